@@ -1,0 +1,90 @@
+"""The report collection and compliance tracker of Sở LĐTBXH Bắc Giang.
+
+``create_app`` reads like a table of contents: settings, extensions, blueprints, error pages, CLI.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; ``test_config`` overrides every other settings layer."""
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True,
+                template_folder=str(ROOT / "templates"))
+    load_settings(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    app.config.from_object("tracker.config")
+    app.config.from_pyfile("config.py", silent=True)
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    app.config.from_prefixed_env("TRACKER")
+    if test_config:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    uri = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not uri:
+        uri = "sqlite:///" + str(Path(app.instance_path) / "tracker.db")
+    # psycopg 3 is the PostgreSQL driver we ship; plain postgresql:// would ask for psycopg2.
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            uri = "postgresql+psycopg://" + uri[len(prefix):]
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if not app.config.get("REPORT_FORMS_DIR"):
+        app.config["REPORT_FORMS_DIR"] = str(ROOT / "report_forms")
+    app.config.setdefault("OUTBOX_DIR", str(Path(app.instance_path) / "outbox"))
+
+
+def register_extensions(app: Flask) -> None:
+    from . import db_setup
+    from .extensions import csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        db_setup.tune_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT"])
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    from . import access  # registers the user and token loaders
+
+    access.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .views import admin, api, auth, dashboard, main, unit
+
+    for module in (auth, main, unit, dashboard, admin, api):
+        app.register_blueprint(module.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .views import errors
+
+    errors.init_app(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from .views import helpers
+
+    helpers.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

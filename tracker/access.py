@@ -1,0 +1,86 @@
+"""Who may do what: session and token loaders, CSRF outside the token API, and the role checks."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Flask, abort, jsonify, redirect, request, url_for
+from flask_login import current_user
+
+from .extensions import csrf, db, login_manager
+from .models import Role, Unit, User
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Vui lòng đăng nhập để tiếp tục."
+    login_manager.login_message_category = "info"
+    # Token requests carry no cookie, so a cross-site page cannot forge them: CSRF is for sessions.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        if request.path.startswith("/api/"):
+            return api_error(401, "unauthorized", "Cần đăng nhập hoặc mã truy cập API (Authorization: Bearer …).")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    @app.before_request
+    def _csrf_for_sessions() -> None:
+        if (app.config.get("WTF_CSRF_ENABLED", True) and request.method in ("POST", "PUT", "PATCH", "DELETE")
+                and not bearer_token()):
+            csrf.protect()
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+@login_manager.request_loader
+def _load_token_user(_request: Any) -> User | None:
+    from .accounts import user_for_token
+
+    token = bearer_token()
+    return user_for_token(token) if token else None
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Refuse anonymous users (login page or 401) and users of other roles (403)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+department_required = roles_required(Role.ADMIN, Role.STAFF)
+admin_required = roles_required(Role.ADMIN)
+login_required = roles_required(Role.ADMIN, Role.STAFF, Role.UNIT)
+
+
+def ensure_unit_access(unit: Unit) -> None:
+    """Abort with 403 unless the current user may act for ``unit``."""
+    if not current_user.is_authenticated or not current_user.may_act_for(unit):
+        abort(403)
+
+
+def api_error(status: int, code: str, message: str) -> Any:
+    """Return the API's error body ``{"error": {"code", "message"}}`` with ``status``."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response

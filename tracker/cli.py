@@ -1,0 +1,102 @@
+"""Command-line interface: thin click commands over the domain modules."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from . import accounts, audit
+from .extensions import db
+from .models import Assignment, Plan, Role, Unit, User, Visit
+from .timeutil import fmt_datetime, parse_instant
+
+
+def init_app(app: Flask) -> None:
+    for command in (seed_command, plan_copy_command, create_user_command, create_token_command):
+        app.cli.add_command(command)
+
+
+def forms_dir() -> Path:
+    return Path(current_app.config["REPORT_FORMS_DIR"])
+
+
+@click.command("seed")
+@with_appcontext
+@click.option("--demo", is_flag=True, help="Also create demo accounts and contact addresses.")
+def seed_command(demo: bool) -> None:
+    """Load the units and plans kept in report_forms/ (idempotent)."""
+    from .seed import seed, seed_demo
+
+    report = seed(forms_dir())
+    if demo:
+        seed_demo(report, accounts.hash_password)
+    db.session.commit()
+    click.echo(f"Đơn vị thêm mới: {report.units_added}; kế hoạch thêm mới: {', '.join(report.plans_added) or 'không có'}")
+    if demo:
+        click.echo(f"Địa chỉ liên hệ thêm mới: {report.contacts_added}")
+        if report.users_added:
+            click.echo("Tài khoản dùng thử (email / mật khẩu / vai trò):")
+            for email, password, role in report.users_added:
+                click.echo(f"  {email} / {password} / {role}")
+        else:
+            click.echo("Tài khoản dùng thử đã có từ trước (mật khẩu: demo-2024 nếu chưa đổi).")
+
+
+@click.command("plan-copy")
+@with_appcontext
+@click.argument("source")
+@click.argument("new_code")
+@click.option("--deadline", required=True, help="ISO 8601 instant with offset, e.g. 2025-05-10T00:00:00+07:00")
+@click.option("--title", default=None)
+def plan_copy_command(source: str, new_code: str, deadline: str, title: str | None) -> None:
+    """Copy a plan's assignments and visits under a new code and deadline."""
+    from .plans import PlanCopyError, copy_plan
+
+    try:
+        plan = copy_plan(source, new_code, parse_instant(deadline), title)
+    except ValueError as exc:
+        raise click.ClickException(f"Hạn nộp không hợp lệ: {exc}") from exc
+    except PlanCopyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record("plan_copied", target=new_code, actor="cli", source=source)
+    db.session.commit()
+    click.echo(f"Đã tạo kế hoạch {plan.code}, hạn nộp {fmt_datetime(plan.deadline)} (giờ Việt Nam).")
+
+
+@click.command("create-user")
+@with_appcontext
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--unit", "unit_code", default=None, help="Unit code, required for role 'unit'.")
+@click.option("--name", default="")
+@click.password_option(prompt="Mật khẩu", confirmation_prompt="Nhập lại mật khẩu")
+def create_user_command(email: str, role: str, unit_code: str | None, name: str, password: str) -> None:
+    """Create a user; the password comes from a prompt or stdin."""
+    from .users import UserError, create_user
+
+    try:
+        user = create_user(email, Role(role), password, unit_code, name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record("user_created", target=user.email, actor="cli", role=role)
+    db.session.commit()
+    click.echo(f"Đã tạo người dùng {user.email} ({user.role.label}).")
+
+
+@click.command("create-token")
+@with_appcontext
+@click.argument("email")
+def create_token_command(email: str) -> None:
+    """Print a new API token for the user, alone on stdout."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"Không có người dùng {email}.")
+    token = accounts.issue_token(user)
+    audit.record("token_created", target=user.email, actor="cli")
+    db.session.commit()
+    sys.stdout.write(token + "\n")

@@ -1,0 +1,64 @@
+"""Every setting the tracker reads, with a safe default and the reason for it.
+
+Layers, later ones win: these defaults, then ``instance/config.py``, then environment variables
+prefixed ``TRACKER_`` (``DATABASE_URL`` too), then the mapping a test passes to ``create_app``.
+"""
+from __future__ import annotations
+
+# Overridden in production through instance/config.py or TRACKER_SECRET_KEY; a fixed dev key keeps
+# `make run` sessions alive across restarts.
+SECRET_KEY = "dev-only-change-me"
+
+# None means "a SQLite file in the instance folder", resolved by create_app once the folder is known.
+SQLALCHEMY_DATABASE_URI: str | None = None
+SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+# Seconds a SQLite writer waits for the lock before giving up; uploads are short, so waiting beats failing.
+SQLITE_BUSY_TIMEOUT = 30
+
+# Where report form definitions live; the plans' data files sit in its subfolders.
+REPORT_FORMS_DIR: str | None = None
+
+# Uploads: Flask answers 413 past this size before any of our code reads the body.
+MAX_CONTENT_LENGTH = 10 * 1024 * 1024 + 64 * 1024
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Multipart bombs: Werkzeug refuses bodies with more parts than this.
+MAX_FORM_PARTS = 100
+# The parse runs in a warm child process under these limits (seconds, bytes of address space).
+PARSE_TIMEOUT = 20.0
+PARSE_MEMORY_LIMIT = 1024 * 1024 * 1024
+
+TIMEZONE = "Asia/Ho_Chi_Minh"
+# Absolute links in emails need the public address; request-less CLI runs cannot guess it.
+PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+
+# Mail: with no MAIL_SERVER, messages are written as .eml files under instance/outbox/.
+MAIL_SERVER: str | None = None
+MAIL_PORT = 25
+MAIL_USE_TLS = False
+MAIL_USE_SSL = False
+MAIL_USERNAME: str | None = None
+MAIL_PASSWORD: str | None = None
+MAIL_DEFAULT_SENDER = "Sở LĐTBXH Bắc Giang <no-reply@sldtbxh.bacgiang.gov.vn>"
+MAIL_TIMEOUT = 10.0
+# Flask-Mail's option drops letters such as "Đ" from attachment names; keep it off.
+MAIL_ASCII_ATTACHMENTS = False
+# A failed message is retried by later runs with backoff, then marked failed after this many tries.
+MAIL_MAX_ATTEMPTS = 5
+DEPARTMENT_EMAIL = "tuyetot_sldtbxh@bacgiang.gov.vn"
+
+# Sessions: the cookie never reaches scripts; Secure only where HTTPS terminates in front of us.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = False
+REMEMBER_COOKIE_HTTPONLY = True
+PERMANENT_SESSION_LIFETIME = 8 * 3600
+WTF_CSRF_TIME_LIMIT = None  # a form left open over lunch must still submit
+
+# Login throttling (Flask-Limiter): memory per process by default; redis://... shares it between workers.
+RATELIMIT_STORAGE_URI = "memory://"
+RATELIMIT_LOGIN = "10 per minute"
+RATELIMIT_ENABLED = True
+RATELIMIT_HEADERS_ENABLED = False
+PASSWORD_RESET_MAX_AGE = 3600
+# Werkzeug hash method; tests use a cheap one so hundreds of accounts do not cost minutes.
+PASSWORD_HASH_METHOD = "scrypt"

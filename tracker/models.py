@@ -1,0 +1,332 @@
+"""The tracker's tables: units, plans and what they ask, users, returns with their versions, logs.
+
+Times are stored as UTC. SQLite hands datetimes back naive, so ``UTCDateTime`` puts UTC back on the
+way out: every datetime that leaves this module is aware.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, UniqueConstraint, select)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+from .timeutil import as_utc, utc_now
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        # SQLite has no time zone type: store naive UTC text so comparisons stay lexical and right.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    UNIT = "unit"
+
+    @property
+    def label(self) -> str:
+        return {"admin": "Quản trị", "staff": "Cán bộ Sở", "unit": "Cán bộ đơn vị"}[self.value]
+
+
+class Unit(db.Model):
+    """An administrative unit of the GSO list (province, district or commune), as a tree."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(50))
+    level: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Unit]] = relationship(back_populates="parent", order_by="Unit.code")
+    contacts: Mapped[list[Contact]] = relationship(back_populates="unit", order_by="Contact.email",
+                                                   cascade="all, delete-orphan")
+
+
+class Contact(db.Model):
+    """An email address that receives a unit's reminders and receipts."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("unit_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    unit: Mapped[Unit] = relationship(back_populates="contacts")
+
+
+class Plan(db.Model):
+    """A reporting plan: who returns which form by when, and the inspection schedule beside it."""
+
+    __tablename__ = "plans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    issuer: Mapped[str] = mapped_column(String(300))
+    doc_number: Mapped[str] = mapped_column(String(100), default="")
+    doc_date: Mapped[date | None] = mapped_column(Date)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline_text: Mapped[str] = mapped_column(String(200), default="")
+    # [{"key": "base", "label": "Năm 2023", "start": "2023-01-01", "end": "2023-12-31"}, ...]
+    periods: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    period_basis: Mapped[str] = mapped_column(String(200), default="")
+    department_email: Mapped[str] = mapped_column(String(254), default="")
+    # Reminder offsets and counts (see reminder_rules.ReminderSettings); {} means the defaults.
+    reminder_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="plan", cascade="all, delete-orphan")
+    visits: Mapped[list[Visit]] = relationship(back_populates="plan", cascade="all, delete-orphan",
+                                               order_by="Visit.visit_date")
+
+    def period_labels(self) -> dict[str, str]:
+        return {p["key"]: p["label"] for p in self.periods}
+
+
+class Assignment(db.Model):
+    """What one unit owes one plan: a form code, or an exemption with its reason."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("plan_id", "unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    form_code: Mapped[str | None] = mapped_column(String(32))
+    exempt_reason: Mapped[str | None] = mapped_column(Text)
+
+    plan: Mapped[Plan] = relationship(back_populates="assignments")
+    unit: Mapped[Unit] = relationship()
+    versions: Mapped[list[ReturnVersion]] = relationship(back_populates="assignment",
+                                                         order_by="ReturnVersion.version")
+
+    @property
+    def exempt(self) -> bool:
+        return self.form_code is None
+
+
+visit_communes = db.Table(
+    "visit_communes",
+    db.Column("visit_id", ForeignKey("visits.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("unit_id", ForeignKey("units.id"), primary_key=True),
+)
+
+
+class Visit(db.Model):
+    """One day of the inspection schedule (Phụ lục 01) in one district, with its communes."""
+
+    __tablename__ = "visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    visit_date: Mapped[date] = mapped_column(Date)
+    session_starts: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["07:00", "13:30"]
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    plan: Mapped[Plan] = relationship(back_populates="visits")
+    unit: Mapped[Unit] = relationship()
+    communes: Mapped[list[Unit]] = relationship(secondary=visit_communes, order_by="Unit.code")
+
+
+class User(db.Model):
+    """A person who logs in: department admin or staff, or a district officer bound to one unit."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[Role] = mapped_column(db.Enum(Role, native_enum=False, length=16,
+                                               values_callable=lambda e: [m.value for m in e]))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    unit: Mapped[Unit | None] = relationship()
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    # Flask-Login's protocol.
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_department(self) -> bool:
+        return self.role in (Role.ADMIN, Role.STAFF)
+
+    def may_act_for(self, unit: Unit) -> bool:
+        """Return True when this user may see and act for ``unit``."""
+        return self.is_department or self.unit_id == unit.id
+
+
+class ApiToken(db.Model):
+    """An API token; only its sha256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class ReturnVersion(db.Model):
+    """One accepted upload of a unit's return: never changed after it is stored."""
+
+    __tablename__ = "return_versions"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "version"),
+        # Two identical uploads racing each other end as one version.
+        UniqueConstraint("assignment_id", "sha256"),
+        Index("ix_return_versions_assignment_received", "assignment_id", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    form_code: Mapped[str] = mapped_column(String(32))
+    form_version: Mapped[int] = mapped_column(Integer)
+    file_kind: Mapped[str] = mapped_column(String(8))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    complete: Mapped[bool] = mapped_column(Boolean)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+
+    assignment: Mapped[Assignment] = relationship(back_populates="versions")
+    uploaded_by: Mapped[User | None] = relationship()
+    file: Mapped[ReturnFile] = relationship(cascade="all, delete-orphan", uselist=False)
+    issues: Mapped[list[ReturnIssue]] = relationship(cascade="all, delete-orphan", order_by="ReturnIssue.id")
+    reviews: Mapped[list[Review]] = relationship(back_populates="version", order_by="Review.id")
+
+
+class ReturnFile(db.Model):
+    """The original bytes of a version, in the database so one transaction covers file and rows."""
+
+    __tablename__ = "return_files"
+    version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReturnValue(db.Model):
+    """One parsed number or text of a version: the tidy table the export is built from."""
+
+    __tablename__ = "return_values"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"), index=True)
+    sheet: Mapped[str] = mapped_column(String(32))
+    indicator: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32), default="")
+    breakdown: Mapped[str] = mapped_column(String(32), default="")
+    value: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class ReturnIssue(db.Model):
+    """A problem found in a version, pointing at its sheet and cell."""
+
+    __tablename__ = "return_issues"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"), index=True)
+    severity: Mapped[str] = mapped_column(String(8))
+    sheet: Mapped[str] = mapped_column(String(64))
+    cell: Mapped[str] = mapped_column(String(16), default="")
+    indicator: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Review(db.Model):
+    """Staff's decision on a version: accepted, or returned for correction with a reason."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    version: Mapped[ReturnVersion] = relationship(back_populates="reviews")
+    reviewer: Mapped[User | None] = relationship()
+
+
+class OutboundMessage(db.Model):
+    """An email the tracker decided to send; the key (plan, unit, kind, step) makes it happen once."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (UniqueConstraint("plan_id", "unit_key", "kind", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    # Unit code, or "" for messages to the department: NULL would not take part in the unique key.
+    unit_key: Mapped[str] = mapped_column(String(16), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    eml_path: Mapped[str] = mapped_column(String(500), default="")
+
+
+class AuditEvent(db.Model):
+    """Append-only record of who did what, when (UTC) and from where."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(254), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+def plan_by_code(code: str) -> Plan | None:
+    return db.session.scalar(select(Plan).where(Plan.code == code))
+
+
+def unit_by_code(code: str) -> Unit | None:
+    return db.session.scalar(select(Unit).where(Unit.code == code))
+
+
+def assignment_for(plan: Plan, unit: Unit) -> Assignment | None:
+    return db.session.scalar(select(Assignment).where(Assignment.plan_id == plan.id,
+                                                      Assignment.unit_id == unit.id))

@@ -1,0 +1,48 @@
+"""One place for time: store UTC, compare aware instants, show Asia/Ho_Chi_Minh."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def utc_now() -> datetime:
+    """Return the current instant, aware, in UTC (the only function here that reads the clock)."""
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; raise ValueError on a naive datetime, whose zone would be a guess."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return value.astimezone(timezone.utc)
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse ISO 8601 with an offset (``Z`` allowed); raise ValueError when malformed or naive.
+
+    An unencoded ``+07:00`` in a query string arrives as `` 07:00``; put the plus back.
+    """
+    text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text.strip()).replace("Z", "+00:00")
+    return as_utc(datetime.fromisoformat(text))
+
+
+def local(value: datetime) -> datetime:
+    """Return ``value`` shown on the Asia/Ho_Chi_Minh wall clock."""
+    return as_utc(value).astimezone(LOCAL_TZ)
+
+
+def fmt_datetime(value: datetime | None) -> str:
+    """Format as dd/mm/yyyy HH:MM in Vietnam time; '' for None."""
+    return "" if value is None else local(value).strftime("%d/%m/%Y %H:%M")
+
+
+def fmt_date(value: date | datetime | None) -> str:
+    """Format as dd/mm/yyyy (a datetime is first moved to Vietnam time); '' for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = local(value)
+    return value.strftime("%d/%m/%Y")

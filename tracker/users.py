@@ -1,0 +1,40 @@
+"""Creating users, shared by the CLI and the admin pages."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from .accounts import hash_password
+from .extensions import db
+from .models import Role, Unit, User
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class UserError(ValueError):
+    """A user cannot be created as asked; the message says why, in Vietnamese."""
+
+
+def create_user(email: str, role: Role, password: str, unit_code: str | None = None, name: str = "") -> User:
+    """Add a user to the session and return it; raise UserError for a bad email, role/unit or password."""
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise UserError(f"Email «{email}» không hợp lệ.")
+    if db.session.scalar(select(User).where(User.email == email)) is not None:
+        raise UserError(f"Email {email} đã có tài khoản.")
+    if len(password) < 8:
+        raise UserError("Mật khẩu phải có ít nhất 8 ký tự.")
+    unit = None
+    if role == Role.UNIT:
+        if not unit_code:
+            raise UserError("Tài khoản đơn vị phải gắn với một mã đơn vị (--unit).")
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code.strip()))
+        if unit is None:
+            raise UserError(f"Không tìm thấy đơn vị mã {unit_code}.")
+    elif unit_code:
+        raise UserError("Chỉ tài khoản đơn vị mới gắn với một đơn vị.")
+    user = User(email=email, role=role, name=name.strip(), unit=unit, password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    return user

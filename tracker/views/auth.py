@@ -1,0 +1,97 @@
+"""Login, logout and password reset."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
+                   url_for)
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+
+from .. import accounts, audit, mailer
+from ..extensions import db, limiter
+from ..models import User
+
+bp = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return ``target`` only when it is a path of this site (no scheme, no host, no //)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> Any:
+    if request.method == "POST":
+        email = request.form.get("email", "").strip()
+        user = accounts.authenticate(email, request.form.get("password", ""))
+        if user is None:
+            audit.record("login_failed", target=email[:254], actor=email[:254])
+            db.session.commit()
+            flash("Email hoặc mật khẩu không đúng.", "error")
+            return render_template("auth/login.html", email=email), 401
+        session.clear()  # a fresh session at login: nothing planted before survives
+        login_user(user)
+        audit.record("login", target=user.email, user=user)
+        db.session.commit()
+        return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
+    return render_template("auth/login.html", email="")
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    if current_user.is_authenticated:
+        audit.record("logout", target=current_user.email)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Bạn đã đăng xuất.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password() -> Any:
+    if request.method == "POST":
+        email = request.form.get("email", "").strip().lower()
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is not None and user.active:
+            token = accounts.reset_token(user, current_app.config["SECRET_KEY"])
+            mailer.send_password_reset(user, token)
+            audit.record("password_reset_requested", target=user.email, user=user)
+            db.session.commit()
+        # The same answer whether or not the address exists: no user enumeration.
+        flash("Nếu email này có tài khoản, hướng dẫn đặt lại mật khẩu đã được gửi tới hộp thư.", "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot.html")
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Any:
+    user = accounts.user_for_reset_token(token, current_app.config["SECRET_KEY"],
+                                         current_app.config["PASSWORD_RESET_MAX_AGE"])
+    if user is None:
+        flash("Liên kết đặt lại mật khẩu không hợp lệ, đã hết hạn hoặc đã được sử dụng.", "error")
+        return redirect(url_for("auth.forgot_password"))
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if len(password) < 8 or password != request.form.get("confirm", ""):
+            flash("Mật khẩu phải có ít nhất 8 ký tự và hai lần nhập phải trùng nhau.", "error")
+            return render_template("auth/reset.html", token=token), 422
+        user.password_hash = accounts.hash_password(password)
+        audit.record("password_reset", target=user.email, user=user)
+        db.session.commit()
+        flash("Đã đặt lại mật khẩu. Vui lòng đăng nhập.", "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", token=token)

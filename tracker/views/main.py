@@ -1,0 +1,52 @@
+"""Home and plan pages."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..access import login_required
+from ..extensions import db
+from ..models import Assignment, Plan, Role, Visit
+
+bp = Blueprint("main", __name__)
+
+
+def get_plan(code: str) -> Plan:
+    plan = db.session.scalar(select(Plan).where(Plan.code == code))
+    if plan is None:
+        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
+    return plan
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    if current_user.role == Role.UNIT:
+        assignment = db.session.scalar(
+            select(Assignment).join(Plan).where(Assignment.unit_id == current_user.unit_id)
+            .order_by(Plan.deadline.desc()).limit(1))
+        if assignment is None:
+            return render_template("main/no_plan.html")
+        return redirect(url_for("unit.home", plan_code=assignment.plan.code,
+                                unit_code=current_user.unit.code))
+    plans = db.session.scalars(select(Plan).order_by(Plan.deadline.desc())).all()
+    return render_template("main/plans.html", plans=plans)
+
+
+@bp.route("/plans/<plan_code>")
+@login_required
+def plan(plan_code: str) -> Any:
+    plan = get_plan(plan_code)
+    assignments = db.session.scalars(
+        select(Assignment).where(Assignment.plan_id == plan.id)
+        .options(selectinload(Assignment.unit)).order_by(Assignment.id)).all()
+    visits = db.session.scalars(
+        select(Visit).where(Visit.plan_id == plan.id)
+        .options(selectinload(Visit.unit), selectinload(Visit.communes)).order_by(Visit.visit_date)).all()
+    if current_user.role == Role.UNIT:
+        assignments = [a for a in assignments if a.unit_id == current_user.unit_id]
+    return render_template("main/plan.html", plan=plan, assignments=assignments, visits=visits)
