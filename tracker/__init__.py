@@ -18,6 +18,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True,
                 template_folder=str(ROOT / "templates"))
     load_settings(app, test_config)
+    register_forms(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -48,6 +49,12 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.setdefault("OUTBOX_DIR", str(Path(app.instance_path) / "outbox"))
 
 
+def register_forms(app: Flask) -> None:
+    from . import forms
+
+    forms.init_app(app)
+
+
 def register_extensions(app: Flask) -> None:
     from . import db_setup
     from .extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -66,9 +73,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import admin, api, auth, dashboard, main, unit
+    from .views import admin, api, api_returns, auth, dashboard, main, unit
 
-    for module in (auth, main, unit, dashboard, admin, api):
+    for module in (auth, main, unit, dashboard, admin, api, api_returns):
         app.register_blueprint(module.bp)
 
 

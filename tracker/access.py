@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any, Callable
 
-from flask import Flask, abort, jsonify, redirect, request, url_for
+from flask import Flask, abort, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from .extensions import csrf, db, login_manager
@@ -24,6 +24,8 @@ def init_app(app: Flask) -> None:
             return api_error(401, "unauthorized", "Cần đăng nhập hoặc mã truy cập API (Authorization: Bearer …).")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
+    app.before_request(_token_wins)
+
     @app.before_request
     def _csrf_for_sessions() -> None:
         if (app.config.get("WTF_CSRF_ENABLED", True) and request.method in ("POST", "PUT", "PATCH", "DELETE")
@@ -37,12 +39,14 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-@login_manager.request_loader
-def _load_token_user(_request: Any) -> User | None:
+def _token_wins() -> None:
+    """A request that carries a token is that token's user, whatever session cookie comes with it."""
     from .accounts import user_for_token
 
     token = bearer_token()
-    return user_for_token(token) if token else None
+    if token is not None:
+        # Flask-Login keeps the request's user in g._login_user; setting it first skips the session.
+        g._login_user = user_for_token(token) or login_manager.anonymous_user()
 
 
 def bearer_token() -> str | None:

@@ -69,18 +69,21 @@ def read_units_json(path: Path) -> list[dict[str, Any]]:
 
 
 def load_units(rows: Iterable[dict[str, Any]]) -> int:
-    """Insert the units not yet known (parents before children); return how many were added."""
+    """Insert the units not yet known, a level at a time so parents exist first; return how many."""
     known = {code: uid for code, uid in db.session.execute(select(Unit.code, Unit.id))}
     added = 0
-    for row in sorted(rows, key=lambda r: r["level"]):
-        if row["code"] in known:
-            continue
-        unit = Unit(code=row["code"], name=row["name"], kind=row["kind"], level=row["level"],
-                    parent_id=known.get(row["parent_code"]) if row["parent_code"] else None)
-        db.session.add(unit)
+    by_level: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["code"] not in known:
+            by_level.setdefault(row["level"], []).append(row)
+    for level in sorted(by_level):
+        fresh = [Unit(code=r["code"], name=r["name"], kind=r["kind"], level=r["level"],
+                      parent_id=known.get(r["parent_code"]) if r["parent_code"] else None)
+                 for r in by_level[level]]
+        db.session.add_all(fresh)
         db.session.flush()
-        known[unit.code] = unit.id
-        added += 1
+        known.update((unit.code, unit.id) for unit in fresh)
+        added += len(fresh)
     return added
 
 

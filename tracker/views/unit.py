@@ -1,17 +1,29 @@
 """A unit's pages: the officer's home, blank form, uploads, results; staff's unit page and reviews."""
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, abort, render_template
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from ..access import ensure_unit_access, login_required
+from .. import forms as form_registry
+from .. import returns
+from ..access import department_required, ensure_unit_access, login_required
 from ..extensions import db
-from ..models import Assignment, Plan, Unit, assignment_for
+from ..guard import Refusal
+from ..models import (Assignment, AuditEvent, Plan, ReturnValue, ReturnVersion, Role, Unit, Visit,
+                      assignment_for)
+from ..standings import plan_standings
+from ..timeutil import utc_now
 from .main import get_plan
 
-bp = Blueprint("unit", __name__, url_prefix="/plans/<plan_code>/units/<unit_code>")
+bp = Blueprint("unit", __name__, url_prefix="/plans/<plan_code>")
 
 
 def load_assignment(plan_code: str, unit_code: str) -> Assignment:
@@ -27,8 +39,174 @@ def load_assignment(plan_code: str, unit_code: str) -> Assignment:
     return assignment
 
 
-@bp.route("")
+def load_version(assignment: Assignment, number: int) -> ReturnVersion:
+    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
+                                                            ReturnVersion.version == number))
+    if version is None:
+        abort(404, f"Không có phiên bản {number} của báo cáo này.")
+    return version
+
+
+def download(data: bytes, ascii_name: str, utf8_name: str, mimetype: str) -> Any:
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=ascii_name)
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
+                                               f"filename*=UTF-8''{quote(utf8_name)}")
+    return response
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.route("/units/<unit_code>")
 @login_required
 def home(plan_code: str, unit_code: str) -> Any:
     assignment = load_assignment(plan_code, unit_code)
-    return render_template("unit/home.html", assignment=assignment, plan=assignment.plan, unit=assignment.unit)
+    plan, unit = assignment.plan, assignment.unit
+    standing = plan_standings(plan, utc_now(), unit_ids=[unit.id])[0].standing
+    versions = db.session.scalars(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id)
+                                  .options(selectinload(ReturnVersion.issues), selectinload(ReturnVersion.reviews))
+                                  .order_by(ReturnVersion.version.desc())).all()
+    visits = db.session.scalars(select(Visit).where(Visit.plan_id == plan.id, Visit.unit_id == unit.id)
+                                .options(selectinload(Visit.communes)).order_by(Visit.visit_date)).all()
+    events = []
+    if current_user.is_department:
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.target == f"{plan.code}/{unit.code}")
+                                    .order_by(AuditEvent.id.desc()).limit(200)).all()
+    return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
+                           versions=versions, latest=versions[0] if versions else None, visits=visits,
+                           events=events, now=utc_now(), form_name=returns.form_name)
+
+
+def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
+    """Return (bytes, ascii name, utf-8 name) of the unit's blank form; 404 for an exempt unit."""
+    from ..workbook import build_blank, workbook_filename
+
+    if assignment.form_code is None:
+        abort(404, f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này: không có biểu mẫu để tải.")
+    form = form_registry.get(assignment.form_code)
+    data = build_blank(form, form_registry.workbook_context(assignment), current_app.config["SECRET_KEY"])
+    ascii_name, utf8_name = workbook_filename(form.code, assignment.unit.name, assignment.plan.code)
+    return data, ascii_name, utf8_name
+
+
+@bp.route("/units/<unit_code>/blank-form.xlsx")
+@login_required
+def blank_form(plan_code: str, unit_code: str) -> Any:
+    assignment = load_assignment(plan_code, unit_code)
+    return download(*blank_workbook(assignment), XLSX)
+
+
+@bp.route("/blank-forms.zip")
+@department_required
+def blank_forms_zip(plan_code: str) -> Any:
+    plan = get_plan(plan_code)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for assignment in db.session.scalars(select(Assignment).where(Assignment.plan_id == plan.id,
+                                                                       Assignment.form_code.is_not(None))):
+            data, ascii_name, _ = blank_workbook(assignment)
+            archive.writestr(ascii_name, data)
+    return download(buffer.getvalue(), f"bieu-mau-trong_{plan.code}.zip", f"biểu-mẫu-trống_{plan.code}.zip",
+                    "application/zip")
+
+
+def upload_settings() -> returns.UploadSettings:
+    config = current_app.config
+    return returns.UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
+                                  secret=config["SECRET_KEY"])
+
+
+def take_upload(assignment: Assignment) -> returns.UploadOutcome:
+    """Run the upload use case on the request's ``file`` part; raise Refusal for a bad request."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Refusal("no_file", "Chưa chọn tệp báo cáo để tải lên.", 400)
+    note = request.form.get("note", "").strip()[:2000]
+    if current_user.role == Role.UNIT:
+        note = ""  # only department staff upload on a unit's behalf with a note
+    data = upload.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
+    if len(data) > current_app.config["MAX_UPLOAD_BYTES"]:
+        raise Refusal("too_large", "Tệp lớn hơn 10 MB cho phép. Hãy xoá hình ảnh hoặc trang tính không cần thiết "
+                      "rồi tải lên lần nữa.", 413)
+    outcome = returns.receive_return(assignment, data, upload.filename, current_user, note, utc_now(),
+                                     form_registry.all_forms(), upload_settings())
+    if outcome.created:
+        from .. import reminders
+
+        flush = getattr(reminders, "flush_pending", None)
+        if flush is not None:
+            flush(limit=10)
+    return outcome
+
+
+@bp.route("/units/<unit_code>/returns", methods=["POST"])
+@login_required
+def upload(plan_code: str, unit_code: str) -> Any:
+    assignment = load_assignment(plan_code, unit_code)
+    wants_json = request.accept_mimetypes.best == "application/json"
+    try:
+        outcome = take_upload(assignment)
+    except Refusal as refusal:
+        if wants_json:
+            return jsonify({"error": {"code": refusal.code, "message": refusal.message}}), refusal.status
+        flash(refusal.message, "error")
+        return render_template("unit/refused.html", plan=assignment.plan, unit=assignment.unit,
+                               refusal=refusal), refusal.status
+    target = url_for("unit.version", plan_code=plan_code, unit_code=unit_code, number=outcome.version.version)
+    if not outcome.created:
+        flash(f"Tệp này giống hệt phiên bản {outcome.version.version} đã nộp; không tạo phiên bản mới.", "info")
+    if wants_json:
+        return jsonify({"redirect": target, "created": outcome.created}), 201 if outcome.created else 200
+    return redirect(target, 303)
+
+
+@bp.route("/units/<unit_code>/versions/<int:number>")
+@login_required
+def version(plan_code: str, unit_code: str, number: int) -> Any:
+    assignment = load_assignment(plan_code, unit_code)
+    version = load_version(assignment, number)
+    form = form_registry.get(version.form_code)
+    return render_template("unit/version.html", plan=assignment.plan, unit=assignment.unit, version=version,
+                           groups=returns.issues_by_sheet(version), form=form, form_name=returns.form_name)
+
+
+@bp.route("/units/<unit_code>/versions/<int:number>/original")
+@login_required
+def original(plan_code: str, unit_code: str, number: int) -> Any:
+    assignment = load_assignment(plan_code, unit_code)
+    version = load_version(assignment, number)
+    mimetypes = {"xlsx": XLSX, "xls": "application/vnd.ms-excel",
+                 "ods": "application/vnd.oasis.opendocument.spreadsheet"}
+    stem = f"{assignment.unit.code}_v{version.version}"
+    return download(version.file.content, f"{stem}.{version.file_kind}", f"{stem}_{version.filename}",
+                    mimetypes.get(version.file_kind, "application/octet-stream"))
+
+
+@bp.route("/units/<unit_code>/versions/<int:number>/annotated.xlsx")
+@login_required
+def annotated(plan_code: str, unit_code: str, number: int) -> Any:
+    from ..workbook import annotate
+
+    assignment = load_assignment(plan_code, unit_code)
+    version = load_version(assignment, number)
+    if version.file_kind != "xlsx":
+        abort(404, "Bản đánh dấu lỗi chỉ có cho tệp .xlsx; tệp này là ."
+              f"{version.file_kind}. Danh sách lỗi vẫn có trên trang kết quả.")
+    data = annotate(version.file.content, [(i.sheet, i.cell, i.severity, i.message) for i in version.issues])
+    stem = f"{assignment.unit.code}_v{version.version}_danh-dau-loi"
+    return download(data, f"{stem}.xlsx", f"{stem}.xlsx", XLSX)
+
+
+@bp.route("/units/<unit_code>/versions/<int:number>/values")
+@department_required
+def values(plan_code: str, unit_code: str, number: int) -> Any:
+    assignment = load_assignment(plan_code, unit_code)
+    version = load_version(assignment, number)
+    form = form_registry.get(version.form_code)
+    rows = db.session.execute(select(ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown,
+                                     ReturnValue.value, ReturnValue.text)
+                              .where(ReturnValue.version_id == version.id)).all()
+    numbers = {(ind, per, brk): val for ind, per, brk, val, _ in rows}
+    texts = {ind: text for ind, _, _, _, text in rows if text is not None}
+    return render_template("unit/values.html", plan=assignment.plan, unit=assignment.unit, version=version,
+                           form=form, numbers=numbers, texts=texts)

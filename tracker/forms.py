@@ -1,0 +1,39 @@
+"""The loaded report forms of the running app, and the workbook context of an assignment."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, abort, current_app
+
+from .catalog import Form, load_forms
+from .models import Assignment
+from .timeutil import fmt_datetime, local
+
+
+def init_app(app: Flask) -> None:
+    """Load and check every form at start-up: a broken definition stops the app with file and line."""
+    app.extensions["tracker.forms"] = load_forms(Path(app.config["REPORT_FORMS_DIR"]))
+
+
+def all_forms() -> dict[str, Form]:
+    return current_app.extensions["tracker.forms"]
+
+
+def get(code: str) -> Form:
+    """Return the form ``code``; 404 when the catalog has none (a plan naming a removed form)."""
+    form = all_forms().get(code)
+    if form is None:
+        abort(404, f"Không có biểu mẫu {code} trong danh mục biểu mẫu.")
+    return form
+
+
+def workbook_context(assignment: Assignment):  # -> workbook.WorkbookContext
+    from .workbook import WorkbookContext
+
+    plan, unit = assignment.plan, assignment.unit
+    return WorkbookContext(
+        plan_code=plan.code, plan_title=plan.title, issuer=plan.issuer, unit_code=unit.code, unit_name=unit.name,
+        parent_name=unit.parent.name if unit.parent else "", deadline_local_text=fmt_datetime(plan.deadline),
+        deadline_text=plan.deadline_text, periods=tuple((p["key"], p["label"]) for p in plan.periods),
+        period_basis=plan.period_basis, department_email=plan.department_email, recipient=plan.issuer,
+        issued_at_text=local(plan.created_at).strftime("%d/%m/%Y"))

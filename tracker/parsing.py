@@ -1,0 +1,229 @@
+"""Read an uploaded return with pandas against its form: identity, values, and every issue found.
+
+This runs inside the isolated parse worker (``tracker.isolation``): the upload guard has already
+refused files whose extent or size could hurt the parser, and the worker's memory and time limits
+catch what the guard cannot see. Cell addresses come from the form definition, never from here.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .catalog import NARRATIVE_ANSWER_COL, Column, Form, Row, Sheet
+from .guard import Refusal
+from .rules import Issue, compute, evaluate
+from .workbook import META_SHEET_NAME, identity_checksum
+
+NARRATIVE_SHEET_CODE = "NARRATIVE"
+# Anything beyond this is a typing slip (or 1e308), not a count of children or millions of đồng.
+MAX_VALUE = 1e12
+_DIGITS = re.compile(r"^\d+$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the hidden metadata sheet says the file is; ``checksum_ok`` is False when it was edited."""
+
+    form_code: str
+    form_version: int
+    plan_code: str
+    unit_code: str
+    unit_name: str
+    checksum_ok: bool
+
+
+@dataclass(frozen=True)
+class ParsedValue:
+    """One row of the tidy table: (sheet, indicator, period, breakdown) -> value or text."""
+
+    sheet: str
+    indicator: str
+    period: str
+    breakdown: str
+    value: float | None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    identity: Identity
+    values: tuple[ParsedValue, ...]
+    issues: tuple[Issue, ...] = field(default_factory=tuple)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for issue in self.issues if issue.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for issue in self.issues if issue.severity == "warning")
+
+    @property
+    def complete(self) -> bool:
+        return self.errors == 0
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def read_sheets(data: bytes) -> dict[str, pd.DataFrame]:
+    """Return every sheet (hidden ones too) as a header-less frame starting at A1, keyed by NFC name."""
+    frames = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="calamine")
+    return {_nfc(str(name)): frame for name, frame in frames.items()}
+
+
+def read_identity(frames: Mapping[str, pd.DataFrame], secret: str = "") -> Identity:
+    """Return the identity in the metadata sheet; raise Refusal when there is none to read."""
+    frame = frames.get(META_SHEET_NAME)
+    if frame is None or frame.shape[1] < 2:
+        raise Refusal("no_identity", "Tệp này không phải biểu mẫu do hệ thống phát hành (không tìm thấy "
+                      "thông tin nhận dạng). Hãy tải biểu mẫu trống của đơn vị mình từ hệ thống, điền "
+                      "số liệu vào đó rồi tải lên.", 422)
+    meta = {str(k).strip(): ("" if _blank(v) else _cell_text(v)) for k, v in zip(frame[0], frame[1])}
+    try:
+        version = int(float(meta.get("form_version", "")))
+    except ValueError:
+        version = -1
+    identity = Identity(meta.get("form_code", ""), version, meta.get("plan_code", ""),
+                        meta.get("unit_code", ""), meta.get("unit_name", ""), False)
+    expected = identity_checksum(identity.form_code, identity.form_version, identity.plan_code,
+                                 identity.unit_code, secret)
+    return Identity(**{**identity.__dict__, "checksum_ok": meta.get("checksum", "") == expected})
+
+
+def _blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _nfc(str(value)).strip()
+
+
+def _at(frame: pd.DataFrame | None, row: int, col: int) -> Any:
+    if frame is None or row > frame.shape[0] or col > frame.shape[1]:
+        return None
+    return frame.iat[row - 1, col - 1]
+
+
+def _where(sheet: Sheet, row: Row, column: Column) -> str:
+    return (f"Ô {column.letter}{row.excel_row} («{row.label}», {column.period_label} – "
+            f"{column.breakdown_label})")
+
+
+def _number(value: Any, sheet: Sheet, row: Row, column: Column) -> tuple[float | None, Issue | None]:
+    """Return the cell as a float, or None with the issue that explains why it is not a number."""
+    address = f"{column.letter}{row.excel_row}"
+
+    def bad(message: str) -> tuple[None, Issue]:
+        return None, Issue("error", sheet.name, address, row.indicator, f"{_where(sheet, row, column)} {message}",
+                           "number")
+
+    if isinstance(value, bool):
+        return bad("chứa giá trị đúng/sai, không phải số. Nhập một số nguyên không âm.")
+    if isinstance(value, (datetime, date, time, timedelta, pd.Timestamp)):
+        return bad("chứa ngày tháng hoặc giờ, không phải số. Định dạng lại ô thành số và nhập số liệu.")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if math.isinf(number) or abs(number) > MAX_VALUE:
+            return bad("có giá trị quá lớn, không hợp lý. Kiểm tra và nhập lại số liệu.")
+        return number, None
+    text = _nfc(str(value)).strip()
+    if _DIGITS.match(text):
+        return float(text), None  # a number typed into a text-formatted cell
+    if text.startswith("#"):
+        return bad(f"có lỗi công thức ({text[:20]}). Nhập trực tiếp số liệu.")
+    if re.fullmatch(r"[-+]?[\d.,\s]+", text):
+        return bad(f"chứa «{text[:30]}»: không dùng dấu chấm, dấu phẩy hay khoảng trắng để phân cách; "
+                   "nhập số nguyên không âm, ví dụ 1234.")
+    shown = text[:40].replace("\n", " ")
+    return bad(f"chứa chữ «{shown}», không phải số. Chỉ nhập số; ghi chú đưa vào cột Ghi chú.")
+
+
+def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:
+    """Return the identity, the tidy values and every issue of a return read against ``form``.
+
+    Raises Refusal when the file carries no identity, or was made from another version of the form
+    (the caller checks form, plan and unit against what it expected).
+    """
+    frames = read_sheets(data)
+    identity = read_identity(frames, secret)
+    if identity.form_code != form.code:
+        return ParseResult(identity, ())
+    if identity.form_version != form.version:
+        raise Refusal("old_form", f"Tệp được lập từ mẫu {form.code} phiên bản {identity.form_version}, "
+                      f"nay mẫu đã được cập nhật (phiên bản {form.version}). Hãy tải biểu mẫu mới nhất từ hệ "
+                      "thống, chép số liệu sang rồi tải lên lại.", 422)
+    issues: list[Issue] = []
+    values: dict[tuple[str, str, str], float | None] = {}
+    for sheet in form.sheets:
+        frame = frames.get(_nfc(sheet.name))
+        if frame is None:
+            if not sheet.optional:
+                issues.append(Issue("error", sheet.name, "A1", "", f"Không tìm thấy trang tính «{sheet.name}». "
+                                    "Không đổi tên hay xoá trang tính của biểu mẫu; hãy dùng lại biểu mẫu "
+                                    "tải về từ hệ thống.", "missing_sheet"))
+            continue
+        cells = [(row, column, _at(frame, row.excel_row, column.index)) for row, column, _ in sheet.input_cells()]
+        if sheet.optional and all(_blank(raw) for _, _, raw in cells):
+            continue  # an optional sheet left empty is not a gap
+        for row, column, raw in cells:
+            key = (sheet.code, row.code, column.key)
+            if _blank(raw):
+                values[key] = None
+                if row.required:
+                    issues.append(Issue("error", sheet.name, f"{column.letter}{row.excel_row}", row.indicator,
+                                        f"{_where(sheet, row, column)} còn trống. Nếu không có số liệu, hãy "
+                                        "ghi 0.", "required"))
+                continue
+            number, issue = _number(raw, sheet, row, column)
+            values[key] = number
+            if issue is not None:
+                issues.append(issue)
+    issues.extend(evaluate(form, values))
+    values.update(compute(form, values))
+    tidy: list[ParsedValue] = []
+    for (sheet_code, row_code, column_key), value in values.items():
+        sheet = form.sheet(sheet_code)
+        column = sheet.column(column_key)
+        tidy.append(ParsedValue(sheet_code, sheet.row(row_code).indicator, column.period, column.breakdown, value))
+    narrative = frames.get(_nfc(form.narrative.name))
+    for section in form.narrative.sections:
+        if not section.answer:
+            continue
+        raw = _at(narrative, section.excel_row, NARRATIVE_ANSWER_COL)
+        text = None if _blank(raw) else _cell_text(raw)
+        if text is None and section.required:
+            issues.append(Issue("error", form.narrative.name, section.cell, section.code,
+                                f"Mục «{section.code} {section.heading}» chưa có nội dung (ô {section.cell}). "
+                                "Hãy nhập nội dung báo cáo cho mục này.", "required"))
+        tidy.append(ParsedValue(NARRATIVE_SHEET_CODE, section.code, "", "", None, text))
+    return ParseResult(identity, tuple(tidy), _in_sheet_order(form, issues))
+
+
+def _cell_position(address: str) -> tuple[int, int]:
+    match = re.fullmatch(r"([A-Z]+)(\d+)", address)
+    if match is None:
+        return (0, 0)
+    col = 0
+    for char in match.group(1):
+        col = col * 26 + ord(char) - 64
+    return (int(match.group(2)), col)
+
+
+def _in_sheet_order(form: Form, issues: list[Issue]) -> tuple[Issue, ...]:
+    order = {name: index for index, name in enumerate(form.excel_sheet_names())}
+    return tuple(sorted(issues, key=lambda i: (order.get(i.sheet, len(order)), *_cell_position(i.cell))))

@@ -1,0 +1,191 @@
+"""The upload use case: guard the bytes, parse them in the warm worker, store a new version.
+
+One transaction stores the version, its original bytes, its parsed values and its issues, so a
+failure part-way leaves nothing behind. A refused file stores no version, only an audit event.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Mapping
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from . import audit
+from .catalog import Form
+from .extensions import db
+from .guard import Limits, Refusal, inspect
+from .models import Assignment, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, User
+
+if TYPE_CHECKING:
+    from .parsing import ParseResult
+
+FORM_NAMES = {"PL02": "Phụ lục 02", "PL03": "Phụ lục 03"}
+
+
+def form_name(code: str) -> str:
+    return FORM_NAMES.get(code, code)
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    max_bytes: int
+    parse_timeout: float
+    secret: str
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    version: ReturnVersion
+    created: bool  # False: the same bytes were already stored as this version
+
+
+def guard_limits(forms: Mapping[str, Form], max_bytes: int) -> Limits:
+    """Return the guard's caps: the largest sheet any form (and its workbook) draws, plus a margin."""
+    from .workbook import all_extents
+
+    rows = max(r for form in forms.values() for r, _ in all_extents(form).values())
+    cols = max(c for form in forms.values() for _, c in all_extents(form).values())
+    # Officers add a note or widen a table now and then; hundreds of rows more is still cheap to parse.
+    return Limits(max_bytes=max_bytes, max_row=rows + 200, max_col=cols + 10)
+
+
+def _identity_refusal(parsed: ParseResult, assignment: Assignment) -> Refusal | None:
+    identity = parsed.identity
+    unit, plan = assignment.unit, assignment.plan
+    expected = f"{form_name(assignment.form_code or '')} của {unit.name} (mã {unit.code}), kế hoạch {plan.code}"
+    found = (f"{form_name(identity.form_code)} của {identity.unit_name or 'đơn vị khác'} "
+             f"(mã {identity.unit_code}), kế hoạch {identity.plan_code}")
+    if (identity.unit_code, identity.plan_code, identity.form_code) != (unit.code, plan.code, assignment.form_code):
+        return Refusal("wrong_return", f"Tệp này là {found}, không phải {expected}. Hãy tải lên đúng biểu mẫu "
+                       "của đơn vị mình (tải biểu mẫu trống ở trang của đơn vị).", 422)
+    if not identity.checksum_ok:
+        return Refusal("identity_edited", "Thông tin nhận dạng ẩn trong tệp đã bị sửa nên không xác định được "
+                       "tệp thuộc đơn vị nào. Hãy tải biểu mẫu trống mới từ hệ thống, chép số liệu sang rồi "
+                       "tải lên lại.", 422)
+    return None
+
+
+def receive_return(assignment: Assignment, data: bytes, filename: str, uploader: User | None, note: str,
+                   received_at: datetime, forms: Mapping[str, Form], settings: UploadSettings) -> UploadOutcome:
+    """Store ``data`` as the assignment's next version and commit; return it.
+
+    Raises Refusal (with code, Vietnamese message and HTTP status) for a file that cannot be a
+    return; the refusal is committed to the audit log and nothing else is stored.
+    """
+    target = f"{assignment.plan.code}/{assignment.unit.code}"
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        if assignment.form_code is None:
+            raise Refusal("exempt", f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này "
+                          f"({assignment.exempt_reason or 'không phải nộp'}); không cần tải lên.", 409)
+        form = forms[assignment.form_code]
+        inspected = inspect(data, filename, guard_limits(forms, settings.max_bytes))
+        existing = db.session.scalar(select(ReturnVersion).where(
+            ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
+        if existing is not None:
+            return UploadOutcome(existing, False)
+        parsed = _parse(data, form, settings)
+        refusal = _identity_refusal(parsed, assignment)
+        if refusal is not None:
+            raise refusal
+    except Refusal as refusal:
+        db.session.rollback()
+        audit.record("upload_refused", target=target, user=uploader, code=refusal.code, sha256=sha256,
+                     size=len(data), filename=filename[:200], reason=refusal.message)
+        db.session.commit()
+        raise
+    version = _store(assignment, data, inspected.kind, inspected.filename, sha256, form, parsed, uploader,
+                     note, received_at)
+    if version is None:  # an identical upload won the race
+        existing = db.session.scalar(select(ReturnVersion).where(
+            ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
+        return UploadOutcome(existing, False)
+    return UploadOutcome(version, True)
+
+
+def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
+    from . import isolation
+
+    try:
+        return isolation.run("tracker.parsing:parse_return", data, form, settings.secret,
+                             timeout=settings.parse_timeout)
+    except isolation.WorkerTimeout as exc:
+        raise Refusal("parse_timeout", "Tệp cần quá nhiều thời gian để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
+                      "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
+    except isolation.WorkerMemoryError as exc:
+        raise Refusal("parse_memory", "Tệp cần quá nhiều bộ nhớ để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
+                      "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
+    except isolation.WorkerError as exc:
+        # The reader died (calamine aborts the process on some malformed files) or failed oddly.
+        raise Refusal("parse_failed", "Không đọc được tệp: tệp có cấu trúc bất thường khiến trình đọc bảng tính "
+                      "dừng lại. Hãy mở tệp bằng Excel, lưu lại dưới dạng .xlsx rồi tải lên lần nữa.", 422,
+                      detail=repr(exc)[:300]) from exc
+    except (ValueError, KeyError, IndexError, TypeError, OSError) as exc:
+        # A malformed-but-unzippable workbook makes the readers raise plain exceptions.
+        raise Refusal("parse_failed", "Không đọc được nội dung tệp. Hãy mở tệp bằng Excel, lưu lại dưới dạng "
+                      ".xlsx rồi tải lên lần nữa.", 422, detail=repr(exc)[:300]) from exc
+
+
+def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
+           parsed: ParseResult, uploader: User | None, note: str, received_at: datetime) -> ReturnVersion | None:
+    """Insert the version with its bytes, values and issues and commit; None if the same bytes won a race."""
+    for _attempt in range(3):
+        number = (db.session.scalar(select(func.max(ReturnVersion.version))
+                                    .where(ReturnVersion.assignment_id == assignment.id)) or 0) + 1
+        version = ReturnVersion(assignment_id=assignment.id, version=number, form_code=form.code,
+                                form_version=form.version, file_kind=kind, filename=filename, size=len(data),
+                                sha256=sha256, received_at=received_at, uploaded_by_id=getattr(uploader, "id", None),
+                                note=note, complete=parsed.complete, errors=parsed.errors, warnings=parsed.warnings)
+        try:
+            db.session.add(version)
+            db.session.flush()
+            db.session.add(ReturnFile(version_id=version.id, content=data))
+            if parsed.values:
+                db.session.execute(insert(ReturnValue), [
+                    {"version_id": version.id, "sheet": v.sheet, "indicator": v.indicator, "period": v.period,
+                     "breakdown": v.breakdown, "value": v.value, "text": v.text} for v in parsed.values])
+            if parsed.issues:
+                db.session.execute(insert(ReturnIssue), [
+                    {"version_id": version.id, "severity": i.severity, "sheet": i.sheet, "cell": i.cell,
+                     "indicator": i.indicator, "message": i.message} for i in parsed.issues])
+            audit.record("upload", target=f"{assignment.plan.code}/{assignment.unit.code}", user=uploader,
+                         version=number, sha256=sha256, size=len(data), complete=parsed.complete,
+                         errors=parsed.errors, warnings=parsed.warnings)
+            _queue_receipt(version)
+            db.session.commit()
+            return version
+        except IntegrityError:
+            db.session.rollback()
+            duplicate = db.session.scalar(select(ReturnVersion.id).where(
+                ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
+            if duplicate is not None:
+                return None
+    raise RuntimeError("could not allocate a version number after 3 attempts")
+
+
+def _queue_receipt(version: ReturnVersion) -> None:
+    from . import reminders
+
+    queue = getattr(reminders, "queue_receipt", None)
+    if queue is not None:
+        queue(version)
+
+
+def issues_by_sheet(version: ReturnVersion) -> list[tuple[str, list[ReturnIssue]]]:
+    """Return the version's issues grouped by sheet, in the order they were found."""
+    groups: dict[str, list[ReturnIssue]] = {}
+    for issue in version.issues:
+        groups.setdefault(issue.sheet, []).append(issue)
+    return list(groups.items())
+
+
+def as_json(version: ReturnVersion, late: bool, status: str) -> dict[str, Any]:
+    """Return the API's JSON body for a stored version."""
+    return {"id": version.id, "version": version.version, "sha256": version.sha256,
+            "received_at": version.received_at.isoformat(), "complete": version.complete, "late": late,
+            "status": status, "errors": version.errors, "warnings": version.warnings,
+            "issues": [{"severity": i.severity, "sheet": i.sheet, "cell": i.cell, "indicator": i.indicator,
+                        "message": i.message} for i in version.issues]}

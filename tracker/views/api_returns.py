@@ -1,0 +1,43 @@
+"""API for returns: upload a return and download a unit's blank form."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from .. import returns
+from ..access import api_error, login_required
+from ..extensions import db
+from ..guard import Refusal
+from ..models import Unit, assignment_for
+from ..standings import plan_standings
+from ..timeutil import utc_now
+from . import unit as unit_views
+from .main import get_plan
+
+bp = Blueprint("api_returns", __name__, url_prefix="/api/v1/plans/<plan_code>/units/<unit_code>")
+
+
+@bp.post("/returns")
+@login_required
+def upload(plan_code: str, unit_code: str) -> Any:
+    assignment = unit_views.load_assignment(plan_code, unit_code)
+    try:
+        outcome = unit_views.take_upload(assignment)
+    except Refusal as refusal:
+        return api_error(refusal.status, refusal.code, refusal.message)
+    standing = plan_standings(assignment.plan, utc_now(), unit_ids=[assignment.unit_id])[0].standing
+    body = returns.as_json(outcome.version, standing.late, standing.status.value)
+    if not outcome.created:
+        body["message"] = f"Tệp giống hệt phiên bản {outcome.version.version} đã nộp; không tạo phiên bản mới."
+    return jsonify(body), 201 if outcome.created else 200
+
+
+@bp.get("/template")
+@login_required
+def template(plan_code: str, unit_code: str) -> Any:
+    assignment = unit_views.load_assignment(plan_code, unit_code)
+    return unit_views.download(*unit_views.blank_workbook(assignment), unit_views.XLSX)
