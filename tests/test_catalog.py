@@ -299,3 +299,22 @@ def test_adding_a_row_shows_up_and_shifts_the_rows_below(tmp_path: Path) -> None
     assert ("B01", "children_3_6", "base_total") in rule.instances[0].cells
     assert b01.max_row == old.max_row + 1
 
+
+
+def test_check_forms_command(runner) -> None:
+    result = runner.invoke(args=["check-forms"])
+    assert result.exit_code == 0, result.output
+    assert "PL02 phiên bản 1" in result.output and "PL03 phiên bản 1" in result.output
+
+
+def test_check_forms_command_names_file_and_line(app, runner, tmp_path) -> None:
+    import shutil
+
+    broken = tmp_path / "forms"
+    shutil.copytree(FORMS_DIR, broken)
+    text = (broken / "PL03.toml").read_text(encoding="utf-8")
+    (broken / "PL03.toml").write_text(text.replace("B01.children_0_6", "B01.no_such_row", 1), encoding="utf-8")
+    app.config["REPORT_FORMS_DIR"] = str(broken)
+    result = runner.invoke(args=["check-forms"])
+    assert result.exit_code == 1
+    assert "PL03.toml:" in result.output

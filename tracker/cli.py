@@ -17,7 +17,8 @@ from .timeutil import fmt_datetime, parse_instant
 
 
 def init_app(app: Flask) -> None:
-    for command in (seed_command, plan_copy_command, create_user_command, create_token_command):
+    for command in (seed_command, plan_copy_command, create_user_command, create_token_command,
+                    check_forms_command):
         app.cli.add_command(command)
 
 
@@ -100,3 +101,20 @@ def create_token_command(email: str) -> None:
     audit.record("token_created", target=user.email, actor="cli")
     db.session.commit()
     sys.stdout.write(token + "\n")
+
+
+@click.command("check-forms")
+@with_appcontext
+def check_forms_command() -> None:
+    """Load and check every form definition; exit 1 listing each error with its file and line."""
+    from .catalog import check_forms, load_forms
+
+    errors = check_forms(forms_dir())
+    if errors:
+        for error in errors:
+            click.echo(error, err=True)
+        raise SystemExit(1)
+    for form in load_forms(forms_dir()).values():
+        cells = sum(1 for sheet in form.sheets for _ in sheet.input_cells())
+        click.echo(f"{form.code} phiên bản {form.version}: {len(form.sheets)} biểu, {cells} ô nhập, "
+                   f"{len(form.rules)} quy tắc — hợp lệ.")
