@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from tracker import create_app
 from tracker.extensions import db
-from tracker.models import Role, Unit, User
+from tracker.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
@@ -79,7 +79,7 @@ def app_config(tmp_path: Path, database_url: str) -> dict[str, Any]:
 def app(app_config: dict[str, Any]) -> Iterator[Any]:
     """The app over a wiped database holding the 2024 plan, demo users and contacts."""
     from tracker.accounts import hash_password
-    from tracker.seed import SeedReport, seed, seed_demo
+    from tracker.seed import seed, seed_demo
 
     app = create_app(app_config)
     with app.app_context():

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
 
 from tracker.extensions import db

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 import badfiles
 from forms_fixtures import consistent_values, shipped_forms
 from returns_fixtures import fill_workbook
+from smtp import smtp_server  # noqa: F401  (fixture)
 from tracker.extensions import db
 from tracker.models import AuditEvent, ReturnValue, ReturnVersion
 
@@ -265,3 +266,14 @@ def test_ods_and_xls_parse_to_the_same_values(app, client, make_return, token_fo
     assert len(reference) > 400
     assert stored_values(app, ods.get_json()["id"]) == reference
     assert stored_values(app, xls.get_json()["id"]) == reference
+
+
+def test_receipt_email_carries_the_sha256(app, client, make_return, token_for, smtp_server):
+    smtp_server.configure(app)
+    data = make_return("219")
+    body = post(client, "219", data, token=token_for("unit", "219")).get_json()
+    receipts = [m for m in smtp_server.messages if "ldtbxh219@demo.bacgiang.vn" in m.rcpt_tos]
+    assert len(receipts) == 1
+    assert hashlib.sha256(data).hexdigest() == body["sha256"]
+    assert body["sha256"] in receipts[0].text()
+    assert f"/plans/{PLAN}/units/219/versions/1" in receipts[0].text()

@@ -73,9 +73,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import admin, api, api_returns, auth, dashboard, main, unit
+    from .views import admin, api, api_returns, auth, dashboard, main, notify, unit
 
-    for module in (auth, main, unit, dashboard, admin, api, api_returns):
+    for module in (auth, main, unit, dashboard, notify, admin, api, api_returns):
         app.register_blueprint(module.bp)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from . import accounts, audit
 from .extensions import db
-from .models import Assignment, Plan, Role, Unit, User, Visit
+from .models import Role, User
 from .timeutil import fmt_datetime, parse_instant
 
 
@@ -20,6 +19,9 @@ def init_app(app: Flask) -> None:
     for command in (seed_command, plan_copy_command, create_user_command, create_token_command,
                     check_forms_command):
         app.cli.add_command(command)
+    from . import cli_notify
+
+    cli_notify.init_app(app)
 
 
 def forms_dir() -> Path:

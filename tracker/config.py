@@ -25,7 +25,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_FORM_PARTS = 100
 # The parse runs in a warm child process under these limits (seconds, bytes of address space).
 PARSE_TIMEOUT = 20.0
-PARSE_MEMORY_LIMIT = 1024 * 1024 * 1024
+PARSE_MEMORY_LIMIT = 1536 * 1024 * 1024
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
 # Absolute links in emails need the public address; request-less CLI runs cannot guess it.
@@ -45,6 +45,7 @@ MAIL_ASCII_ATTACHMENTS = False
 # A failed message is retried by later runs with backoff, then marked failed after this many tries.
 MAIL_MAX_ATTEMPTS = 5
 DEPARTMENT_EMAIL = "tuyetot_sldtbxh@bacgiang.gov.vn"
+MAIL_SUBJECT_PREFIX = "[Sở LĐTBXH Bắc Giang]"
 
 # Sessions: the cookie never reaches scripts; Secure only where HTTPS terminates in front of us.
 SESSION_COOKIE_HTTPONLY = True

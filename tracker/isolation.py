@@ -368,18 +368,23 @@ _default: Worker | None = None
 _default_lock = threading.Lock()
 
 
-def default_worker() -> Worker:
-    """Return this process's shared Worker, creating it on first use (and again after fork)."""
+def default_worker(memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Worker:
+    """Return this process's shared Worker, creating it on first use (and again after fork).
+
+    ``memory_limit`` applies when the worker is created; a changed limit replaces the worker.
+    """
     global _default
     with _default_lock:
-        if _default is None or _default._owner != os.getpid():
-            _default = Worker()
+        if _default is None or _default._owner != os.getpid() or _default.memory_limit != memory_limit:
+            if _default is not None and _default._owner == os.getpid():
+                _default.shutdown()
+            _default = Worker(memory_limit=memory_limit)
         return _default
 
 
-def run(func_path: str, *args: Any, timeout: float) -> Any:
+def run(func_path: str, *args: Any, timeout: float, memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Any:
     """Call ``func_path`` with ``args`` on the default worker; see ``Worker.run``."""
-    return default_worker().run(func_path, *args, timeout=timeout)
+    return default_worker(memory_limit).run(func_path, *args, timeout=timeout)
 
 
 def shutdown() -> None:

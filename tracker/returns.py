@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit
+from . import audit, reminders
 from .catalog import Form
 from .extensions import db
 from .guard import Limits, Refusal, inspect
@@ -33,6 +33,7 @@ def form_name(code: str) -> str:
 class UploadSettings:
     max_bytes: int
     parse_timeout: float
+    parse_memory_limit: int
     secret: str
 
 
@@ -111,7 +112,7 @@ def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
 
     try:
         return isolation.run("tracker.parsing:parse_return", data, form, settings.secret,
-                             timeout=settings.parse_timeout)
+                             timeout=settings.parse_timeout, memory_limit=settings.parse_memory_limit)
     except isolation.WorkerTimeout as exc:
         raise Refusal("parse_timeout", "Tệp cần quá nhiều thời gian để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
                       "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
@@ -154,7 +155,7 @@ def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256
             audit.record("upload", target=f"{assignment.plan.code}/{assignment.unit.code}", user=uploader,
                          version=number, sha256=sha256, size=len(data), complete=parsed.complete,
                          errors=parsed.errors, warnings=parsed.warnings)
-            _queue_receipt(version)
+            reminders.queue_receipt(version)
             db.session.commit()
             return version
         except IntegrityError:
@@ -164,14 +165,6 @@ def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256
             if duplicate is not None:
                 return None
     raise RuntimeError("could not allocate a version number after 3 attempts")
-
-
-def _queue_receipt(version: ReturnVersion) -> None:
-    from . import reminders
-
-    queue = getattr(reminders, "queue_receipt", None)
-    if queue is not None:
-        queue(version)
 
 
 def issues_by_sheet(version: ReturnVersion) -> list[tuple[str, list[ReturnIssue]]]:

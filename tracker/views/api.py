@@ -1,17 +1,24 @@
 """JSON API under /api/v1 for the department's scripts; tokens as ``Authorization: Bearer``."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
+from flask_login import current_user
 from sqlalchemy import select
 
-from ..access import login_required
+from ..access import api_error, department_required, login_required
 from ..extensions import db
 from ..models import Plan
-from ..timeutil import local
+from ..standings import UnitStanding, plan_standings
+from ..timeutil import local, parse_instant, utc_now
+from .main import get_plan
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+BAD_AS_OF = ("Tham số as_of không hợp lệ: cần thời điểm ISO 8601 có múi giờ, "
+             "ví dụ 2024-05-10T00:00:00+07:00 (dấu + viết là %2B trong URL).")
 
 
 @bp.get("/plans")
@@ -21,3 +28,55 @@ def plans() -> Any:
     return jsonify([{"code": p.code, "title": p.title, "deadline": p.deadline.isoformat(),
                      "deadline_local": local(p.deadline).isoformat()}
                     for p in rows])
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else local(value).isoformat()
+
+
+def _as_of() -> datetime | None:
+    """Return ``?as_of`` (now when absent), or None when it is not ISO 8601 with an offset."""
+    raw = (request.args.get("as_of") or "").strip()
+    if not raw:
+        return utc_now()
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        return None
+
+
+def standing_json(item: UnitStanding) -> dict[str, Any]:
+    """Return one unit's standing as the status API shows it."""
+    s = item.standing
+    return {
+        "code": item.unit_code, "name": item.unit_name, "form": item.form_code, "status": s.status.value,
+        "late": s.late, "complete": s.complete, "first_received_at": _instant(s.first_received_at),
+        "latest_received_at": _instant(s.latest_received_at), "errors": s.errors, "warnings": s.warnings,
+        "review": None if s.review is None else {"state": s.review.value, "reason": s.review_reason},
+    }
+
+
+@bp.get("/plans/<plan_code>/status")
+@login_required
+def status(plan_code: str) -> Any:
+    plan = get_plan(plan_code)
+    as_of = _as_of()
+    if as_of is None:
+        return api_error(400, "invalid_as_of", BAD_AS_OF)
+    # A unit's token sees its own unit only: the list is filtered, not refused.
+    unit_ids = None if current_user.is_department else [current_user.unit_id or 0]
+    items = plan_standings(plan, as_of, unit_ids=unit_ids)
+    return jsonify({"plan": plan.code, "as_of": _instant(as_of), "deadline": _instant(plan.deadline),
+                    "units": [standing_json(item) for item in items]})
+
+
+@bp.get("/plans/<plan_code>/export.xlsx")
+@department_required
+def export(plan_code: str) -> Any:
+    from .dashboard import export_response
+
+    plan = get_plan(plan_code)
+    as_of = _as_of()
+    if as_of is None:
+        return api_error(400, "invalid_as_of", BAD_AS_OF)
+    return export_response(plan, as_of, "api")

@@ -4,19 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
-from flask_login import current_user
-from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from .. import returns
 from ..access import api_error, login_required
-from ..extensions import db
 from ..guard import Refusal
-from ..models import Unit, assignment_for
 from ..standings import plan_standings
 from ..timeutil import utc_now
 from . import unit as unit_views
-from .main import get_plan
 
 bp = Blueprint("api_returns", __name__, url_prefix="/api/v1/plans/<plan_code>/units/<unit_code>")
 

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import forms as form_registry
-from .. import returns
+from .. import reminders, returns
 from ..access import department_required, ensure_unit_access, login_required
 from ..extensions import db
 from ..guard import Refusal
-from ..models import (Assignment, AuditEvent, Plan, ReturnValue, ReturnVersion, Role, Unit, Visit,
+from ..models import (Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, Unit, Visit,
                       assignment_for)
 from ..standings import plan_standings
 from ..timeutil import utc_now
@@ -113,7 +113,7 @@ def blank_forms_zip(plan_code: str) -> Any:
 def upload_settings() -> returns.UploadSettings:
     config = current_app.config
     return returns.UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
-                                  secret=config["SECRET_KEY"])
+                                  parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"])
 
 
 def take_upload(assignment: Assignment) -> returns.UploadOutcome:
@@ -131,11 +131,8 @@ def take_upload(assignment: Assignment) -> returns.UploadOutcome:
     outcome = returns.receive_return(assignment, data, upload.filename, current_user, note, utc_now(),
                                      form_registry.all_forms(), upload_settings())
     if outcome.created:
-        from .. import reminders
-
-        flush = getattr(reminders, "flush_pending", None)
-        if flush is not None:
-            flush(limit=10)
+        # The receipt was queued with the version; try it now, cron retries it if SMTP is down.
+        reminders.flush_pending(limit=10, as_of=utc_now())
     return outcome
 
 

@@ -1,0 +1,88 @@
+"""Commands for the reminder emails: ``send-reminders`` (hourly from cron or a timer) and ``set-contacts``."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from . import reminders
+from .extensions import db
+from .models import Unit
+from .timeutil import fmt_datetime, parse_instant, utc_now
+
+
+def init_app(app: Flask) -> None:
+    """Register the reminder commands on ``app``."""
+    for command in (send_reminders_command, set_contacts_command):
+        app.cli.add_command(command)
+
+
+def _describe(draft: reminders.Draft) -> str:
+    kind = reminders.MessageKind(draft.kind).label
+    to = ", ".join(draft.recipients) or "(không có người nhận)"
+    cc = f"; đồng gửi {', '.join(draft.cc)}" if draft.cc else ""
+    unit = draft.unit_key or "Sở"
+    problem = f" — KHÔNG GỬI ĐƯỢC: {draft.error}" if draft.error else ""
+    return f"  [{draft.plan_code}] {unit} · {kind} ({draft.step}) → {to}{cc}{problem}"
+
+
+@click.command("send-reminders")
+@with_appcontext
+@click.option("--as-of", "as_of_text", default=None,
+              help="Thời điểm xét, ISO 8601 có múi giờ (mặc định: bây giờ), ví dụ 2024-05-07T08:00+07:00.")
+@click.option("--dry-run", is_flag=True, help="Chỉ in ra các thư sẽ gửi; không lưu, không gửi.")
+@click.option("--plan", "plan_code", default=None, help="Chỉ xét kế hoạch có mã này.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Gửi tối đa bấy nhiêu thư trong lần chạy.")
+def send_reminders_command(as_of_text: str | None, dry_run: bool, plan_code: str | None,
+                           limit: int | None) -> None:
+    """Decide which reminders are due, store each once and send them over one connection."""
+    try:
+        as_of = parse_instant(as_of_text) if as_of_text else utc_now()
+    except ValueError as exc:
+        raise click.BadParameter(f"cần thời điểm ISO 8601 có múi giờ ({exc})", param_hint="--as-of") from exc
+    try:
+        report = reminders.run(as_of, plan_code=plan_code, dry_run=dry_run, limit=limit)
+    except reminders.ReminderError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Thời điểm xét: {fmt_datetime(report.as_of)} (giờ Việt Nam); "
+               f"kế hoạch: {', '.join(report.plans) or 'không có'}.")
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    if report.dry_run:
+        click.echo(f"Chạy thử: {len(report.queued)} thư mới sẽ được tạo; không lưu, không gửi gì.")
+        for draft in report.queued:
+            click.echo(_describe(draft))
+        click.echo(f"Thư đã quyết định từ trước: {report.already_decided}; "
+                   f"thư đang chờ gửi đã đến lượt: {report.pending_due}.")
+        return
+    click.echo(f"Thư mới: {len(report.queued)}; đã quyết định từ trước (không tạo lại): {report.already_decided}.")
+    for draft in report.queued:
+        click.echo(_describe(draft))
+    flush = report.flush or reminders.FlushReport()
+    click.echo(f"Đã gửi: {flush.sent}; sẽ thử lại sau: {flush.retrying}; không gửi được: {flush.failed}.")
+    for line in flush.errors:
+        click.echo(f"  Lỗi: {line}", err=True)
+
+
+@click.command("set-contacts")
+@with_appcontext
+@click.argument("unit_code")
+@click.argument("emails", nargs=-1, required=True)
+@click.option("--add", is_flag=True, help="Thêm vào danh sách hiện có thay vì thay thế.")
+def set_contacts_command(unit_code: str, emails: tuple[str, ...], add: bool) -> None:
+    """Replace (or with --add extend) a unit's contact email addresses."""
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    if unit is None:
+        raise click.ClickException(f"Không tìm thấy đơn vị mã «{unit_code}».")
+    addresses = [a for text in emails for a in reminders.parse_addresses(text)]
+    try:
+        change = reminders.set_contacts(unit, addresses, add=add, actor="cli")
+    except reminders.ContactError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    if change.changed:
+        click.echo(f"Đã cập nhật địa chỉ liên hệ của {unit.name}: {', '.join(change.after) or '(trống)'}.")
+    else:
+        click.echo(f"Địa chỉ liên hệ của {unit.name} không thay đổi: {', '.join(change.after)}.")

@@ -1,0 +1,651 @@
+"""Reminder and notification emails: decide what is due at ``as_of``, store it once, send it, log it.
+
+Every message has a key (plan, unit, kind, step) that the database keeps unique, so deciding the
+same thing twice, or in two processes at once, stores it once. Sending claims each stored message
+with a conditional UPDATE before talking to the SMTP server, so two concurrent senders never send the
+same row twice. A message that fails waits ``RETRY_BASE × 2^(attempts-1)`` and is tried again by a
+later run; after MAIL_MAX_ATTEMPTS tries it is marked failed for staff to see on the mail log.
+
+Scheduled kinds (deadline approaching, overdue, visit approaching, digest) are decided by
+``reminder_rules.due_messages``; receipts and "returned for correction" messages are queued by the
+upload and review use cases inside their own transaction, then sent by ``flush_pending`` after
+their commit.
+"""
+from __future__ import annotations
+
+import enum
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import audit, mailer
+from .compliance import Status, require_aware, summarize
+from .extensions import db
+from .models import (Assignment, Contact, OutboundMessage, Plan, ReturnVersion, Review, Role, Unit,
+                     User, Visit)
+from .reminder_rules import Due, Kind, ReminderSettings, UnitFacts, due_messages
+from .standings import UnitStanding, plan_standings
+from .timeutil import as_utc, fmt_date, fmt_datetime, local, utc_now
+
+# First retry after 5 minutes, then 10, 20, 40...: a mail server restart is over by then.
+RETRY_BASE = timedelta(minutes=5)
+# A claimed message whose sender died mid-run is offered again after this long.
+CLAIM_LEASE = timedelta(minutes=15)
+DEFAULT_SUBJECT_PREFIX = "[Sở LĐTBXH Bắc Giang]"
+NO_CONTACTS = "Đơn vị chưa có địa chỉ email liên hệ"
+NO_STAFF = "Chưa có cán bộ Sở nào đang hoạt động để nhận bản tổng hợp"
+FORM_LABELS = {"PL02": "Phụ lục 02", "PL03": "Phụ lục 03"}
+
+
+class MessageKind(str, enum.Enum):
+    """Every kind of message the tracker sends; the stored ``OutboundMessage.kind`` is the value."""
+
+    DEADLINE_APPROACHING = "deadline_approaching"
+    OVERDUE = "overdue"
+    RECEIPT = "receipt"
+    RETURNED = "returned"
+    VISIT_APPROACHING = "visit_approaching"
+    DIGEST = "digest"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, format_spec: str) -> str:
+        return format(self.value, format_spec)
+
+    @property
+    def label(self) -> str:
+        """Return the Vietnamese label shown on the mail log."""
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    MessageKind.DEADLINE_APPROACHING: "Nhắc hạn nộp",
+    MessageKind.OVERDUE: "Nhắc quá hạn",
+    MessageKind.RECEIPT: "Xác nhận đã nhận",
+    MessageKind.RETURNED: "Trả lại để chỉnh sửa",
+    MessageKind.VISIT_APPROACHING: "Sắp đến lịch kiểm tra",
+    MessageKind.DIGEST: "Bản tổng hợp",
+}
+
+
+class MessageStatus(str, enum.Enum):
+    """Where a stored message is in its life; ``sending`` means claimed by a running sender."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, format_spec: str) -> str:
+        return format(self.value, format_spec)
+
+    @property
+    def label(self) -> str:
+        """Return the Vietnamese label shown on the mail log."""
+        return {"pending": "Chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi",
+                "failed": "Không gửi được"}[self.value]
+
+    @property
+    def tone(self) -> str:
+        """Return the badge colour class."""
+        return {"pending": "info", "sending": "info", "sent": "ok", "failed": "bad"}[self.value]
+
+
+class ReminderError(ValueError):
+    """A reminder command cannot run as asked; the message says why, in Vietnamese."""
+
+
+class ContactError(ValueError):
+    """Contact addresses cannot be saved as given; the message says why, in Vietnamese."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A message decided and rendered, not yet stored; ``error`` set means it cannot be sent."""
+
+    plan_id: int
+    plan_code: str
+    unit_key: str
+    kind: str
+    step: str
+    recipients: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    body_text: str
+    body_html: str
+    error: str = ""
+
+    @property
+    def key(self) -> tuple[int, str, str, str]:
+        """Return the unique key (plan_id, unit_key, kind, step)."""
+        return (self.plan_id, self.unit_key, self.kind, self.step)
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    """What one sending pass did: counts, and the errors of the messages that did not go."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What ``run`` decided and sent at ``as_of``."""
+
+    as_of: datetime
+    dry_run: bool
+    plans: tuple[str, ...]
+    queued: tuple[Draft, ...]
+    already_decided: int
+    pending_due: int
+    flush: FlushReport | None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """A unit's contact addresses before and after a change."""
+
+    unit_code: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """Return True when the list of addresses differs."""
+        return self.before != self.after
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings, addresses and wording
+
+def settings_for(plan: Plan) -> ReminderSettings:
+    """Return the plan's ReminderSettings (defaults for missing keys); raise ValueError if invalid."""
+    known = {f.name for f in fields(ReminderSettings)}
+    values: dict[str, Any] = {}
+    for key, value in (plan.reminder_settings or {}).items():
+        if key in known:
+            values[key] = tuple(int(d) for d in value) if key == "approaching_days" else value
+    return ReminderSettings(**values)
+
+
+# Stricter than "something@something.tld": what SMTP servers accept without quoting.
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+def normalize_email(address: str) -> str:
+    """Return ``address`` trimmed and lower-cased; raise ContactError when it is not a valid address."""
+    value = address.strip().lower()
+    if len(value) > 254 or not _EMAIL_RE.match(value) or len(value.split("@")[0]) > 64:
+        raise ContactError(f"Địa chỉ email «{address.strip()}» không hợp lệ.")
+    return value
+
+
+def parse_addresses(text: str) -> list[str]:
+    """Split ``text`` on commas, semicolons and white space; return the non-empty pieces in order."""
+    return [piece for piece in re.split(r"[\s,;]+", text) if piece]
+
+
+def department_cc(plan: Plan) -> str:
+    """Return the department mailbox copied on repeated overdue notices ('' when none is set)."""
+    return plan.department_email or current_app.config.get("DEPARTMENT_EMAIL") or ""
+
+
+def deadline_phrase(deadline: datetime) -> str:
+    """Return the last on-time moment in words: "hết ngày 09/05/2024" for a midnight deadline."""
+    shown = local(deadline)
+    if shown.time() == time(0):
+        return f"hết ngày {fmt_date(deadline - timedelta(microseconds=1))}"
+    return f"trước {shown.strftime('%H:%M')} ngày {shown.strftime('%d/%m/%Y')}"
+
+
+def _subject(text: str) -> str:
+    prefix = current_app.config.get("MAIL_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX)
+    # Names come from data files: a stray newline must not become a refused header.
+    return " ".join(f"{prefix} {text}".split())
+
+
+def _unit_path(plan_code: str, unit_code: str) -> str:
+    return f"/plans/{plan_code}/units/{unit_code}"
+
+
+def _version_path(plan_code: str, unit_code: str, version: int) -> str:
+    # The result page of one version (views/unit.py); built by hand because CLI runs have no request.
+    return f"{_unit_path(plan_code, unit_code)}/versions/{version}"
+
+
+def _common(plan: Plan, as_of: datetime) -> dict[str, Any]:
+    return {"plan": plan, "as_of": as_of, "as_of_text": fmt_datetime(as_of),
+            "deadline_text": plan.deadline_text or f"trước {fmt_datetime(plan.deadline)}",
+            "deadline_last": deadline_phrase(plan.deadline),
+            "department_email": department_cc(plan)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Who receives what
+
+def _contacts(unit_codes: Iterable[str]) -> dict[str, list[str]]:
+    codes = list(unit_codes)
+    found: dict[str, list[str]] = defaultdict(list)
+    if not codes:
+        return found
+    rows = db.session.execute(select(Unit.code, Contact.email).join(Contact, Contact.unit_id == Unit.id)
+                              .where(Unit.code.in_(codes)).order_by(Unit.code, Contact.email))
+    for code, email in rows:
+        found[code].append(email)
+    return found
+
+
+def staff_addresses() -> list[str]:
+    """Return the email addresses of active admin and staff users, sorted."""
+    return list(db.session.scalars(select(User.email).where(User.role.in_((Role.ADMIN, Role.STAFF)),
+                                                            User.active.is_(True)).order_by(User.email)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Drafting each kind
+
+def _draft(plan: Plan, unit_key: str, kind: MessageKind, step: str, recipients: Sequence[str],
+           subject: str, template: str, context: dict[str, Any], cc: Sequence[str] = (),
+           missing: str = NO_CONTACTS) -> Draft:
+    text, html = mailer.render_pair(template, **context)
+    return Draft(plan_id=plan.id, plan_code=plan.code, unit_key=unit_key, kind=kind.value, step=step,
+                 recipients=tuple(recipients), cc=tuple(c for c in cc if c and c not in recipients),
+                 subject=_subject(subject), body_text=text, body_html=html,
+                 error="" if recipients else missing)
+
+
+def _unit_context(plan: Plan, us: UnitStanding, as_of: datetime) -> dict[str, Any]:
+    return {**_common(plan, as_of), "unit_code": us.unit_code, "unit_name": us.unit_name,
+            "form_label": FORM_LABELS.get(us.form_code or "", us.form_code or ""),
+            "standing": us.standing, "status_label": us.standing.status.label,
+            "link": mailer.public_url(_unit_path(plan.code, us.unit_code))}
+
+
+def _scheduled_draft(plan: Plan, due: Due, standings: dict[str, UnitStanding],
+                     contacts: dict[str, list[str]], visits: dict[tuple[str, str], Visit],
+                     settings: ReminderSettings, as_of: datetime) -> Draft:
+    kind = MessageKind(due.kind)
+    if kind is MessageKind.DIGEST:
+        return digest_draft(plan, as_of, due.step)
+    assert due.unit_code is not None  # only the digest has no unit
+    us = standings[due.unit_code]
+    context = _unit_context(plan, us, as_of)
+    to = contacts.get(us.unit_code, [])
+    st = us.standing
+    if kind is MessageKind.DEADLINE_APPROACHING:
+        days = st.days_left or int(due.step.lstrip("d"))
+        return _draft(plan, us.unit_code, kind, due.step, to,
+                      f"Nhắc hạn nộp báo cáo: còn {days} ngày – {us.unit_name}",
+                      "deadline_approaching", {**context, "days_left": days})
+    if kind is MessageKind.OVERDUE:
+        number = int(due.step.lstrip("o"))
+        cc = [department_cc(plan)] if due.cc_department else []
+        return _draft(plan, us.unit_code, kind, due.step, to,
+                      f"Báo cáo đã quá hạn {st.days_late or 1} ngày (nhắc lần {number}) – {us.unit_name}",
+                      "overdue", {**context, "days_late": st.days_late or 1, "number": number,
+                                  "overdue_max": settings.overdue_max}, cc=cc)
+    visit = visits[(us.unit_code, due.step)]
+    visit_day = fmt_date(visit.visit_date)
+    return _draft(plan, us.unit_code, kind, due.step, to,
+                  f"Lịch kiểm tra ngày {visit_day} – {us.unit_name}", "visit_approaching",
+                  {**context, "visit": visit, "visit_day": visit_day,
+                   "communes": [c.name for c in visit.communes], "sessions": list(visit.session_starts),
+                   "exempt": us.form_code is None})
+
+
+def digest_draft(plan: Plan, as_of: datetime, step: str) -> Draft:
+    """Return the digest of ``plan`` at ``as_of`` (status table of every unit) for active staff."""
+    rows = plan_standings(plan, as_of)
+    summary = summarize(r.standing for r in rows)
+    local_day = fmt_date(as_of)
+    context = {**_common(plan, as_of), "rows": rows, "summary": summary, "Status": Status,
+               "form_labels": FORM_LABELS, "statuses": list(Status),
+               "link": mailer.public_url(f"/plans/{plan.code}/dashboard")}
+    return _draft(plan, "", MessageKind.DIGEST, step, staff_addresses(),
+                  f"Tổng hợp tình hình nộp báo cáo ngày {local_day}: {summary.complete}/{summary.required} "
+                  "đơn vị đã nộp đầy đủ", "digest", context, missing=NO_STAFF)
+
+
+def _plan_window(plan: Plan, settings: ReminderSettings) -> tuple[datetime | None, datetime]:
+    """Return when the digest starts (the plan's date, if any) and ends (reminders and visits over)."""
+    zone = settings.zone
+    start = datetime.combine(plan.doc_date, time(0), tzinfo=zone) if plan.doc_date else None
+    end = plan.deadline + timedelta(days=1 + settings.overdue_every_days * max(settings.overdue_max, 1))
+    for visit in plan.visits:
+        end = max(end, datetime.combine(visit.visit_date + timedelta(days=1), time(0), tzinfo=zone))
+    return start, end
+
+
+def decide(plan: Plan, as_of: datetime) -> tuple[list[Draft], int]:
+    """Return the scheduled drafts due at ``as_of`` whose key is not stored yet, and how many were.
+
+    Raises ValueError on a naive ``as_of`` or invalid reminder settings of the plan.
+    """
+    require_aware(as_of, "as_of")
+    settings = settings_for(plan)
+    standings = {us.unit_code: us for us in plan_standings(plan, as_of)}
+    visits: dict[tuple[str, str], Visit] = {}
+    visit_days: dict[str, list[date]] = defaultdict(list)
+    for visit in plan.visits:
+        if visit.unit.code in standings:
+            visits[(visit.unit.code, visit.visit_date.isoformat())] = visit
+            visit_days[visit.unit.code].append(visit.visit_date)
+    facts = [UnitFacts(code, us.standing, tuple(visit_days.get(code, ()))) for code, us in standings.items()]
+    due = due_messages(facts, plan.deadline, as_of, settings)
+    start, end = _plan_window(plan, settings)
+    if not ((start is None or as_of >= start) and as_of < end):
+        due = [d for d in due if d.kind != Kind.DIGEST.value]
+    stored = set(db.session.execute(
+        select(OutboundMessage.unit_key, OutboundMessage.kind, OutboundMessage.step)
+        .where(OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_({d.kind for d in due}))).all())
+    fresh = [d for d in due if (d.unit_code or "", d.kind, d.step) not in stored]
+    contacts = _contacts(d.unit_code for d in fresh if d.unit_code)
+    drafts = [_scheduled_draft(plan, d, standings, contacts, visits, settings, as_of) for d in fresh]
+    return drafts, len(due) - len(fresh)
+
+
+# ---------------------------------------------------------------------------------------------
+# Storing once
+
+def store(draft: Draft, as_of: datetime) -> bool:
+    """Add ``draft`` as an OutboundMessage unless its key exists; return True when it was inserted.
+
+    Does not commit: the caller's transaction stores it with whatever caused it. A draft with an
+    ``error`` is stored as failed at once, so staff see why it could not go.
+    """
+    as_of = as_utc(as_of)
+    values: dict[str, Any] = {
+        "plan_id": draft.plan_id, "unit_key": draft.unit_key, "kind": draft.kind, "step": draft.step,
+        "recipients": list(draft.recipients), "cc": list(draft.cc), "subject": draft.subject[:500],
+        "body_text": draft.body_text, "body_html": draft.body_html, "attempts": 0,
+        "status": MessageStatus.FAILED.value if draft.error else MessageStatus.PENDING.value,
+        "last_error": draft.error, "next_attempt_at": None if draft.error else as_of,
+        "created_at": as_of, "sent_at": None, "eml_path": ""}
+    table = OutboundMessage.__table__
+    dialect = db.session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        # ON CONFLICT DO NOTHING: a concurrent run that inserted the key first wins, silently.
+        result = db.session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        return bool(result.rowcount == 1)
+    try:
+        with db.session.begin_nested():
+            db.session.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False  # already decided by an earlier or concurrent run
+    return True
+
+
+def queue_receipt(version: ReturnVersion) -> bool:
+    """Queue the receipt of an accepted upload to the unit's contacts; return True when queued.
+
+    Call it in the upload's transaction, before its commit; ``flush_pending`` sends it after.
+    The key's step is ``v<version>``, so a repeated call for the same version queues nothing.
+    """
+    if version.id is None:
+        db.session.flush()
+    assignment: Assignment = version.assignment
+    plan, unit = assignment.plan, assignment.unit
+    received = version.received_at
+    context = {**_common(plan, received), "unit_code": unit.code, "unit_name": unit.name,
+               "version": version, "received_text": fmt_datetime(received),
+               "form_label": FORM_LABELS.get(version.form_code, version.form_code),
+               "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
+               "unit_link": mailer.public_url(_unit_path(plan.code, unit.code))}
+    state = "đầy đủ" if version.complete else "chưa đầy đủ"
+    draft = _draft(plan, unit.code, MessageKind.RECEIPT, f"v{version.version}", _contacts([unit.code])[unit.code],
+                   f"Đã nhận báo cáo phiên bản {version.version} ({state}) – {unit.name}", "receipt", context)
+    return store(draft, received)
+
+
+def queue_returned(review: Review) -> bool:
+    """Queue the "returned for correction" notice of ``review`` to the unit; return True when queued.
+
+    Call it in the review's transaction, before its commit. The step is ``v<version>-r<review id>``.
+    """
+    if review.id is None or review.created_at is None:
+        db.session.flush()
+    version = review.version
+    assignment = version.assignment
+    plan, unit = assignment.plan, assignment.unit
+    as_of = review.created_at
+    context = {**_common(plan, as_of), "unit_code": unit.code, "unit_name": unit.name,
+               "version": version, "reason": review.reason.strip(), "reviewed_text": fmt_datetime(as_of),
+               "received_text": fmt_datetime(version.received_at),
+               "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
+               "unit_link": mailer.public_url(_unit_path(plan.code, unit.code)),
+               "past_deadline": as_of >= plan.deadline}
+    draft = _draft(plan, unit.code, MessageKind.RETURNED, f"v{version.version}-r{review.id}",
+                   _contacts([unit.code])[unit.code],
+                   f"Báo cáo phiên bản {version.version} được trả lại để chỉnh sửa – {unit.name}",
+                   "returned", context)
+    return store(draft, as_of)
+
+
+def queue_digest(plan: Plan, as_of: datetime) -> Draft | None:
+    """Queue a digest of ``plan`` asked for by staff at ``as_of``; return it, or None if already queued.
+
+    The step is ``manual-<UTC second>``, apart from the daily ``YYYY-MM-DD`` steps of ``run``.
+    """
+    require_aware(as_of, "as_of")
+    draft = digest_draft(plan, as_of, "manual-" + as_utc(as_of).strftime("%Y%m%dT%H%M%SZ"))
+    return draft if store(draft, as_of) else None
+
+
+def requeue(message: OutboundMessage, as_of: datetime) -> None:
+    """Make a failed ``message`` pending again at ``as_of`` with fresh recipients and zero attempts.
+
+    Unit messages take the unit's current contacts, the digest the current staff; when there is
+    still nobody to send to the message stays failed with the reason. The caller commits.
+    """
+    require_aware(as_of, "as_of")
+    if message.kind == MessageKind.DIGEST.value:
+        recipients, missing = staff_addresses(), NO_STAFF
+    else:
+        recipients, missing = _contacts([message.unit_key])[message.unit_key], NO_CONTACTS
+    message.recipients = list(recipients)
+    message.attempts = 0
+    if recipients:
+        message.status, message.last_error, message.next_attempt_at = MessageStatus.PENDING.value, "", as_of
+    else:
+        message.status, message.last_error, message.next_attempt_at = MessageStatus.FAILED.value, missing, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+def _backoff(attempts: int) -> timedelta:
+    return RETRY_BASE * (2 ** max(attempts - 1, 0))
+
+
+def _due_filter(as_of: datetime) -> Any:
+    return (OutboundMessage.status.in_((MessageStatus.PENDING.value, MessageStatus.SENDING.value))
+            & (OutboundMessage.next_attempt_at <= as_of))
+
+
+def _key_header(plan_code: str, message: OutboundMessage) -> str:
+    return f"{plan_code}/{message.unit_key or '-'}/{message.kind}/{message.step}"
+
+
+def flush_pending(limit: int | None = None, as_of: datetime | None = None) -> FlushReport:
+    """Send every stored message due at ``as_of`` (default: now) over one connection; commit the outcome.
+
+    Returns the counts sent, to be retried and failed for good, with the errors. At most ``limit``
+    messages (oldest first) when given. Never raises on SMTP errors; a header with CR/LF marks that
+    message failed without sending it.
+    """
+    as_of = utc_now() if as_of is None else as_utc(as_of)
+    query = (select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.attempts)
+             .where(_due_filter(as_of)).order_by(OutboundMessage.id))
+    if limit is not None:
+        query = query.limit(limit)
+    candidates = db.session.execute(query).all()
+    table = OutboundMessage.__table__
+    claimed: list[int] = []
+    for message_id, status, attempts in candidates:
+        # Conditional on the state we read: only one of two concurrent senders gets each row.
+        result = db.session.execute(
+            update(table).where(table.c.id == message_id, table.c.status == status,
+                                table.c.attempts == attempts)
+            .values(status=MessageStatus.SENDING.value, attempts=attempts + 1,
+                    next_attempt_at=as_of + CLAIM_LEASE))
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    db.session.commit()
+    if not claimed:
+        return FlushReport()
+
+    messages = db.session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(claimed))
+                                  .order_by(OutboundMessage.id)).all()
+    plans = {p.id: p for p in db.session.scalars(select(Plan).where(
+        Plan.id.in_({m.plan_id for m in messages})))}
+    max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 5))
+    built: list[tuple[OutboundMessage, Any]] = []
+    errors: list[str] = []
+    failed = 0
+    for message in messages:
+        plan = plans[message.plan_id]
+        try:
+            built.append((message, mailer.build_message(
+                message.subject, message.recipients, message.body_text, message.body_html,
+                cc=message.cc, reply_to=department_cc(plan),
+                headers={"X-Tracker-Key": _key_header(plan.code, message)})))
+        except mailer.HeaderInjection as exc:
+            message.status = MessageStatus.FAILED.value
+            message.last_error = f"Tiêu đề thư chứa ký tự xuống dòng, không gửi: {exc}"
+            message.next_attempt_at = None
+            failed += 1
+            errors.append(f"#{message.id}: {message.last_error}")
+
+    sent = retrying = 0
+    for (message, _), delivery in zip(built, mailer.deliver([m for _, m in built])):
+        if delivery.error is None:
+            message.status = MessageStatus.SENT.value
+            message.sent_at = as_of
+            message.eml_path = delivery.eml_path
+            message.last_error = ""
+            message.next_attempt_at = None
+            sent += 1
+            continue
+        errors.append(f"#{message.id} ({', '.join(message.recipients)}): {delivery.error}")
+        if message.attempts >= max_attempts:
+            message.status = MessageStatus.FAILED.value
+            message.last_error = f"Không gửi được sau {message.attempts} lần thử: {delivery.error}"
+            message.next_attempt_at = None
+            failed += 1
+        else:
+            message.status = MessageStatus.PENDING.value
+            message.last_error = delivery.error
+            message.next_attempt_at = as_of + _backoff(message.attempts)
+            retrying += 1
+    db.session.commit()
+    for line in errors:
+        current_app.logger.warning("Thư chưa gửi được %s", line)
+    return FlushReport(sent=sent, retrying=retrying, failed=failed, errors=tuple(errors))
+
+
+def run(as_of: datetime, plan_code: str | None = None, dry_run: bool = False,
+        limit: int | None = None) -> RunReport:
+    """Decide what is due at ``as_of`` for every plan (or ``plan_code``), store it once and send it.
+
+    With ``dry_run`` nothing is stored or sent: the report lists what would be queued. A plan with
+    invalid reminder settings is skipped and named in ``problems``. Raises ReminderError for an
+    unknown ``plan_code`` and ValueError for a naive ``as_of``.
+    """
+    require_aware(as_of, "as_of")
+    query = select(Plan).order_by(Plan.code)
+    if plan_code:
+        query = query.where(Plan.code == plan_code)
+    plans = db.session.scalars(query).all()
+    if plan_code and not plans:
+        raise ReminderError(f"Không tìm thấy kế hoạch mã «{plan_code}».")
+    queued: list[Draft] = []
+    problems: list[str] = []
+    already = 0
+    for plan in plans:
+        try:
+            drafts, known = decide(plan, as_of)
+        except ValueError as exc:
+            problems.append(f"Kế hoạch {plan.code}: cài đặt nhắc việc không hợp lệ ({exc}).")
+            continue
+        already += known
+        if dry_run:
+            queued.extend(drafts)
+            continue
+        for draft in drafts:
+            if store(draft, as_of):
+                queued.append(draft)
+            else:
+                already += 1
+        db.session.commit()
+    pending_due = db.session.scalar(select(func.count()).select_from(OutboundMessage)
+                                    .where(_due_filter(as_of))) or 0
+    if dry_run:
+        db.session.rollback()
+        return RunReport(as_of, True, tuple(p.code for p in plans), tuple(queued), already,
+                         pending_due, None, tuple(problems))
+    flush = flush_pending(limit, as_of=as_of)
+    return RunReport(as_of, False, tuple(p.code for p in plans), tuple(queued), already,
+                     pending_due, flush, tuple(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Contacts
+
+def set_contacts(unit: Unit, addresses: Sequence[str], add: bool = False, actor: str = "",
+                 user: Any = None) -> ContactChange:
+    """Replace (or with ``add`` extend) ``unit``'s contact addresses and record an audit event.
+
+    Returns the change. Raises ContactError naming the first invalid address; nothing is changed
+    then. Duplicates are dropped; the caller commits.
+    """
+    wanted: list[str] = []
+    for address in addresses:
+        value = normalize_email(address)
+        if value not in wanted:
+            wanted.append(value)
+    before = tuple(sorted(c.email for c in unit.contacts))
+    if add:
+        wanted = list(before) + [a for a in wanted if a not in before]
+    keep = set(wanted)
+    for contact in list(unit.contacts):
+        if contact.email not in keep:
+            unit.contacts.remove(contact)
+    present = {c.email for c in unit.contacts}
+    for address in wanted:
+        if address not in present:
+            unit.contacts.append(Contact(email=address))
+    db.session.flush()
+    change = ContactChange(unit.code, before, tuple(sorted(keep)))
+    if change.changed:
+        audit.record("contacts_changed", target=unit.code, user=user, actor=actor,
+                     before=list(change.before), after=list(change.after))
+    return change
+
+
+__all__ = [
+    "CLAIM_LEASE", "ContactChange", "ContactError", "Draft", "FlushReport", "MessageKind", "MessageStatus",
+    "NO_CONTACTS", "RETRY_BASE", "ReminderError", "RunReport", "decide", "digest_draft", "flush_pending",
+    "normalize_email", "parse_addresses", "queue_digest", "queue_receipt", "queue_returned", "requeue", "run",
+    "set_contacts", "settings_for", "staff_addresses", "store",
+]
