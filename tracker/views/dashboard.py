@@ -1,31 +1,276 @@
-"""The department's view of a plan: dashboard, schedule, export, mail log."""
+"""The department's view of a plan: dashboard, schedule, reviews, consolidated export, mail log."""
 from __future__ import annotations
 
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import (Blueprint, abort, flash, redirect, render_template, request, send_file,
+                   url_for)
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
+from .. import audit, forms, reminders
 from ..access import department_required
+from ..compliance import ReviewState, Standing, Status, summarize
+from ..export import build_workbook, collect_export_input
+from ..extensions import db
+from ..models import Assignment, Plan, ReturnVersion, Review, Unit, Visit, assignment_for
+from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
+from ..standings import UnitStanding, plan_standings
+from ..timeutil import LOCAL_TZ, as_utc, local, parse_instant, utc_now
 from .main import get_plan
 
 bp = Blueprint("dashboard", __name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+UPCOMING_DAYS = 14
+_LOCAL_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+
+# Most urgent first when sorting by status ascending.
+STATUS_RANK = {Status.OVERDUE: 0, Status.INCOMPLETE: 1, Status.LATE: 2, Status.NOT_DUE: 3,
+               Status.ON_TIME: 4, Status.EXEMPT: 5}
+SORT_COLUMNS: dict[str, str] = {
+    "unit": "Đơn vị", "form": "Biểu mẫu", "status": "Tình trạng", "first": "Nhận lần đầu",
+    "latest": "Nhận gần nhất", "days": "Quá hạn / còn lại", "errors": "Lỗi", "warnings": "Cảnh báo",
+    "review": "Ý kiến của Sở",
+}
+
+
+def parse_as_of(text: str | None, now: datetime) -> datetime:
+    """Return the instant named by ``text``: ``now`` when empty, a ``YYYY-MM-DDTHH:MM`` wall-clock time of
+    Asia/Ho_Chi_Minh (what <input type=datetime-local> sends), or ISO 8601 with an offset.
+
+    Raises ValueError (with a Vietnamese message) on anything else.
+    """
+    text = (text or "").strip()
+    if not text:
+        return now
+    try:
+        if _LOCAL_INPUT.match(text):
+            return as_utc(datetime.fromisoformat(text).replace(tzinfo=LOCAL_TZ))
+        return parse_instant(text)
+    except ValueError:
+        raise ValueError(f"Thời điểm «{text}» không hợp lệ. Hãy chọn ngày giờ (dạng 2024-05-10T00:00, giờ Việt "
+                         f"Nam) hoặc ghi theo ISO 8601 có múi giờ (dạng 2024-05-10T00:00:00+07:00).") from None
+
+
+def as_of_from_request(now: datetime) -> datetime:
+    """Return ``?as_of=`` as an instant (``now`` when absent); abort with 400 and the reason when invalid."""
+    try:
+        return parse_as_of(request.args.get("as_of"), now)
+    except ValueError as exc:
+        abort(400, str(exc))
+
+
+def as_of_param(as_of: datetime | None) -> str | None:
+    """Return the query value that names ``as_of`` again in links (Vietnam time with its offset)."""
+    return None if as_of is None else local(as_of).isoformat(timespec="minutes")
+
+
+def report_forms() -> dict[str, Any]:
+    """Return the report forms the app loaded and checked at start-up."""
+    return forms.all_forms()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard
+
+
+@dataclass(frozen=True)
+class TableRow:
+    unit_code: str
+    unit_name: str
+    form_code: str | None
+    standing: Standing
+
+    @property
+    def days_key(self) -> int | None:
+        if self.standing.days_late is not None:
+            return self.standing.days_late
+        if self.standing.days_left is not None:
+            return -self.standing.days_left
+        return None
+
+    def sort_key(self, column: str) -> Any:
+        s = self.standing
+        return {
+            "unit": self.unit_code, "form": self.form_code, "status": STATUS_RANK[s.status],
+            "first": s.first_received_at, "latest": s.latest_received_at, "days": self.days_key,
+            # No version, no counts: "—" on the page, and last in the order.
+            "errors": s.errors if s.latest_version else None,
+            "warnings": s.warnings if s.latest_version else None,
+            "review": None if s.review is None else (s.review.value, s.review_reason or ""),
+        }[column]
+
+
+def sort_rows(rows: list[TableRow], column: str, descending: bool) -> list[TableRow]:
+    """Return ``rows`` sorted on ``column``; rows without a value stay last in both directions."""
+    present = [r for r in rows if r.sort_key(column) is not None]
+    absent = [r for r in rows if r.sort_key(column) is None]
+    # Unit code breaks ties so the order is stable whatever the database returned.
+    present.sort(key=lambda r: r.unit_code)
+    present.sort(key=lambda r: r.sort_key(column), reverse=descending)
+    return present + sorted(absent, key=lambda r: r.unit_code)
 
 
 @bp.route("/plans/<plan_code>/dashboard")
 @department_required
 def dashboard(plan_code: str) -> Any:
     plan = get_plan(plan_code)
-    return render_template("dashboard/dashboard.html", plan=plan)
+    now = utc_now()
+    as_of = as_of_from_request(now)
+    explicit = bool((request.args.get("as_of") or "").strip())
+    status_filter = request.args.get("status", "").strip()
+    if status_filter and status_filter not in {s.value for s in Status}:
+        abort(400, f"Tình trạng «{status_filter}» không hợp lệ.")
+    sort = request.args.get("sort", "unit")
+    if sort not in SORT_COLUMNS:
+        sort = "unit"
+    direction = "desc" if request.args.get("dir") == "desc" else "asc"
+
+    standings = plan_standings(plan, as_of)
+    summary = summarize(s.standing for s in standings)
+    rows = [TableRow(s.unit_code, s.unit_name, s.form_code, s.standing) for s in standings]
+    if status_filter:
+        rows = [r for r in rows if r.standing.status.value == status_filter]
+    rows = sort_rows(rows, sort, direction == "desc")
+    keep = {"as_of": as_of_param(as_of) if explicit else None, "status": status_filter or None}
+    return render_template(
+        "dashboard/dashboard.html", plan=plan, rows=rows, summary=summary, as_of=as_of, explicit=explicit,
+        as_of_input=local(as_of).strftime("%Y-%m-%dT%H:%M"), status_filter=status_filter, sort=sort,
+        direction=direction, columns=SORT_COLUMNS, keep=keep, statuses=list(Status),
+        deadline_param=as_of_param(plan.deadline), width=_width)
+
+
+def _width(part: int, whole: int) -> int:
+    """Return a bar width in whole percent for the w-0 … w-100 classes (CSP forbids inline styles)."""
+    return 0 if whole <= 0 else max(0, min(100, round(100 * part / whole)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedule
+
+
+def visit_needs_attention(visit_date: date, as_of: datetime, standing: UnitStanding | None) -> bool:
+    """Return True when the visit falls within UPCOMING_DAYS (Vietnam calendar days) after ``as_of`` and the
+    unit, which must report, has no complete return."""
+    days = (visit_date - local(as_of).date()).days
+    if not 0 <= days <= UPCOMING_DAYS or standing is None:
+        return False
+    return standing.form_code is not None and not standing.standing.complete
 
 
 @bp.route("/plans/<plan_code>/schedule")
 @department_required
 def schedule(plan_code: str) -> Any:
     plan = get_plan(plan_code)
-    return render_template("dashboard/schedule.html", plan=plan)
+    now = utc_now()
+    as_of = as_of_from_request(now)
+    explicit = bool((request.args.get("as_of") or "").strip())
+    by_unit = {s.unit_id: s for s in plan_standings(plan, as_of)}
+    visits = db.session.scalars(
+        select(Visit).where(Visit.plan_id == plan.id)
+        .options(selectinload(Visit.unit), selectinload(Visit.communes))
+        .order_by(Visit.visit_date, Visit.id)).all()
+    today = local(as_of).date()
+    items = [{"visit": v, "standing": by_unit.get(v.unit_id), "days": (v.visit_date - today).days,
+              "attention": visit_needs_attention(v.visit_date, as_of, by_unit.get(v.unit_id))}
+             for v in visits]
+    return render_template("dashboard/schedule.html", plan=plan, items=items, as_of=as_of, explicit=explicit,
+                           as_of_input=local(as_of).strftime("%Y-%m-%dT%H:%M"), upcoming_days=UPCOMING_DAYS)
 
 
-@bp.route("/mail")
+# ---------------------------------------------------------------------------------------------
+# Consolidated export
+
+
+def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
+    """Build the consolidated workbook of ``plan`` at ``as_of``, record the export and return it as a download."""
+    workbook = build_workbook(collect_export_input(plan, as_of), report_forms())
+    audit.record("export", target=plan.code, plan=plan.code, as_of=as_of.isoformat(), via=via,
+                 filename=workbook.filename)
+    db.session.commit()
+    return send_file(io.BytesIO(workbook.content), mimetype=XLSX, as_attachment=True,
+                     download_name=workbook.filename)
+
+
+@bp.route("/plans/<plan_code>/export.xlsx")
 @department_required
-def mail_log() -> Any:
-    return render_template("dashboard/mail_log.html", messages=[])
+def export(plan_code: str) -> Any:
+    plan = get_plan(plan_code)
+    return export_response(plan, as_of_from_request(utc_now()), "dashboard")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviews
+
+
+def _load_version(plan_code: str, unit_code: str, number: int) -> tuple[Plan, Unit, Assignment, ReturnVersion]:
+    plan = get_plan(plan_code)
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    if unit is None:
+        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    assignment = assignment_for(plan, unit)
+    if assignment is None:
+        abort(404, f"{unit.name} không thuộc kế hoạch này.")
+    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
+                                                            ReturnVersion.version == number))
+    if version is None:
+        abort(404, f"Không có phiên bản {number} của báo cáo này.")
+    return plan, unit, assignment, version
+
+
+def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnderReview:
+    newest = db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
+                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
+    last = db.session.scalar(select(Review.state).where(Review.version_id == version.id)
+                             .order_by(Review.id.desc()).limit(1))
+    return VersionUnderReview(version=version.version, complete=version.complete, errors=version.errors,
+                              newest_version=newest if newest is not None else version.version,
+                              current_review=ReviewState(last) if last else None)
+
+
+def _review(plan_code: str, unit_code: str, number: int, returning: bool) -> Any:
+    plan, unit, assignment, version = _load_version(plan_code, unit_code, number)
+    back = url_for("unit.home", plan_code=plan.code, unit_code=unit.code)
+    target = _under_review(assignment, version)
+    try:
+        if returning:
+            decision = decide_return(target, request.form.get("reason", ""))
+        else:
+            decision = decide_accept(target)
+    except ReviewRefused as refused:
+        flash(refused.message, "error")
+        return render_template("dashboard/review_refused.html", plan=plan, unit=unit, back=back,
+                               message=refused.message), refused.status
+    review = Review(version_id=version.id, state=decision.state.value, reason=decision.reason,
+                    reviewer_id=current_user.id, created_at=utc_now())
+    db.session.add(review)
+    db.session.flush()
+    # The unit page's audit trail lists events targeted "<plan>/<unit>".
+    audit.record(decision.audit_action, target=f"{plan.code}/{unit.code}", plan=plan.code, unit=unit.code,
+                 version=version.version, reason=decision.reason)
+    if returning:
+        reminders.queue_returned(review)
+    db.session.commit()
+    if returning:
+        reminders.flush_pending(limit=10, as_of=utc_now())
+    flash(decision.message, "ok")
+    return redirect(back)
+
+
+@bp.post("/plans/<plan_code>/units/<unit_code>/versions/<int:n>/accept")
+@department_required
+def accept_version(plan_code: str, unit_code: str, n: int) -> Any:
+    return _review(plan_code, unit_code, n, returning=False)
+
+
+@bp.post("/plans/<plan_code>/units/<unit_code>/versions/<int:n>/return")
+@department_required
+def return_version(plan_code: str, unit_code: str, n: int) -> Any:
+    return _review(plan_code, unit_code, n, returning=True)
+

@@ -1,0 +1,96 @@
+"""Staff's review of a return version: accept it, or return it to the unit for correction with a reason.
+
+Pure decisions: the caller passes the facts of the version and of the unit's newest version, and gets
+back a ``ReviewDecision`` to store (a ``models.Review`` row and an audit event), or a ``ReviewRefused``
+carrying the Vietnamese message and the HTTP status to answer with. Nothing here touches the database.
+
+Rules:
+
+- only the unit's newest version can be reviewed: deciding on an older one would be silently
+  overridden by the newer upload (409);
+- only a complete version (no errors) can be accepted (422); one already accepted is refused (409);
+- any newest version can be returned for correction, with a non-empty reason of at most
+  ``MAX_REASON`` characters (422); the unit sees the reason, and a new upload clears the return
+  (the compliance rules read the newest version's review only). A version already returned is
+  refused (409), so the unit is not emailed twice for one decision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .compliance import ReviewState
+
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class VersionUnderReview:
+    """What a review decision needs to know about the version and the unit's newest version."""
+
+    version: int
+    complete: bool
+    errors: int
+    newest_version: int
+    current_review: ReviewState | None = None
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    """A decision to store: the review state, its reason ('' when accepted), audit action, flash text."""
+
+    version: int
+    state: ReviewState
+    reason: str
+    audit_action: str
+    message: str
+
+
+class ReviewRefused(Exception):
+    """A review that must not be stored; ``message`` is for the user, ``status`` for the response."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _check_newest(target: VersionUnderReview) -> None:
+    if target.version != target.newest_version:
+        raise ReviewRefused(
+            f"Phiên bản {target.version} không còn là phiên bản mới nhất (đơn vị đã nộp phiên bản "
+            f"{target.newest_version}). Vui lòng xem xét phiên bản mới nhất.", 409)
+
+
+def decide_accept(target: VersionUnderReview) -> ReviewDecision:
+    """Return the decision to accept ``target``.
+
+    Raises ReviewRefused: 409 when it is not the newest version or is already accepted, 422 when it is
+    not complete.
+    """
+    _check_newest(target)
+    if not target.complete or target.errors > 0:
+        raise ReviewRefused(
+            f"Không thể chấp nhận phiên bản {target.version}: báo cáo chưa đầy đủ "
+            f"(còn {target.errors} lỗi). Chỉ chấp nhận phiên bản không còn lỗi.", 422)
+    if target.current_review is ReviewState.ACCEPTED:
+        raise ReviewRefused(f"Phiên bản {target.version} đã được chấp nhận trước đó.", 409)
+    return ReviewDecision(target.version, ReviewState.ACCEPTED, "", "review.accept",
+                          f"Đã chấp nhận báo cáo phiên bản {target.version}.")
+
+
+def decide_return(target: VersionUnderReview, reason: str) -> ReviewDecision:
+    """Return the decision to send ``target`` back for correction with ``reason`` (whitespace trimmed).
+
+    Raises ReviewRefused: 422 when the reason is empty or longer than MAX_REASON characters, 409 when the
+    version is not the newest or is already returned.
+    """
+    reason = " ".join(reason.split()) if "\n" not in reason else reason.strip()
+    if not reason:
+        raise ReviewRefused("Vui lòng nhập lý do trả lại để đơn vị biết cần chỉnh sửa gì.", 422)
+    if len(reason) > MAX_REASON:
+        raise ReviewRefused(f"Lý do trả lại quá dài (tối đa {MAX_REASON} ký tự).", 422)
+    _check_newest(target)
+    if target.current_review is ReviewState.RETURNED:
+        raise ReviewRefused(f"Phiên bản {target.version} đã được trả lại để chỉnh sửa trước đó.", 409)
+    return ReviewDecision(target.version, ReviewState.RETURNED, reason, "review.return",
+                          f"Đã trả lại phiên bản {target.version} để đơn vị chỉnh sửa.")
