@@ -5,7 +5,7 @@ the parser that reads a return, the rules that check it and the consolidated exp
 
 File format (read with ``tomllib``)
 -----------------------------------
-Top level: ``code``, ``version``, ``title``, ``description``; ``[decree09]`` (the eleven elements of a
+Top level: ``code``, ``name`` (the short name, "Phụ lục 03"), ``version``, ``title``, ``description``; ``[decree09]`` (the eleven elements of a
 report regime under Nghị định 09/2019/NĐ-CP: title, content, reporter, recipient, method, deadline,
 frequency, cutoff, outline, data_forms, instructions); ``[checks]`` (``stock_change_ratio``: the share
 by which a stock value may move between the first and last period before a warning; 0 disables);
@@ -587,6 +587,7 @@ class Form:
     """A loaded form; compared and hashed by identity so it can key caches cheaply."""
 
     code: str
+    name: str  # the short name officials use: "Phụ lục 03"
     version: int
     title: str
     description: str
@@ -691,7 +692,7 @@ _ROW_KEYS = {"code", "label", "unit", "kind", "stt", "required", "breakdowns", "
 _SHEET_KEYS = {"code", "name", "title", "column_set", "optional", "rows"}
 _RULE_KEYS = {"id", "severity", "check", "message"}
 _SECTION_KEYS = {"code", "heading", "required", "answer", "hint"}
-_TOP_KEYS = {"code", "version", "title", "description", "decree09", "checks", "periods",
+_TOP_KEYS = {"code", "name", "version", "title", "description", "decree09", "checks", "periods",
              "column_sets", "sheets", "narrative", "rules"}
 _CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -739,6 +740,9 @@ class _Builder:
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise _Problem("khóa «version» phải là số nguyên dương", "version")
         title = _require(data, "title", str, "biểu mẫu", "title")
+        name = data.get("name", code)
+        if not isinstance(name, str) or not name.strip():
+            raise _Problem("khóa «name» (tên ngắn của biểu mẫu, ví dụ \"Phụ lục 03\") phải là chuỗi", "name")
         description = data.get("description", "")
         decree = self.decree09()
         checks = data.get("checks", {})
@@ -767,7 +771,7 @@ class _Builder:
         computed = self.computed_cells()
         rules = self.rules()
         return Form(
-            code=code, version=version, title=title, description=str(description),
+            code=code, name=name.strip(), version=version, title=title, description=str(description),
             decree09=decree, periods=periods, column_sets=tuple(column_sets.values()),
             sheets=tuple(self.sheets.values()), narrative=narrative, rules=rules,
             computed=computed, stock_change_ratio=float(ratio), source=self.path,

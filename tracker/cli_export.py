@@ -9,10 +9,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from . import audit
-from .forms import all_forms
-from .export import build_workbook, collect_export_input
+from .export import build_workbook
 from .extensions import db
+from .forms import all_forms
 from .models import Plan
+from .standings import collect_export_input
 from .timeutil import fmt_datetime, parse_instant, utc_now
 
 

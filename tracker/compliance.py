@@ -39,7 +39,7 @@ from types import MappingProxyType
 _DAY = timedelta(days=1)
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """A unit's standing on a plan; compare members, not strings, in templates."""
 
     EXEMPT = "exempt"
@@ -49,12 +49,6 @@ class Status(str, enum.Enum):
     ON_TIME = "on_time"
     LATE = "late"
 
-    # Python 3.11 and 3.12 format mixed-in enums differently; pin both to the stored value.
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, format_spec: str) -> str:
-        return format(self.value, format_spec)
 
     @property
     def label(self) -> str:
@@ -87,17 +81,12 @@ _TONES: dict[Status, str] = {
 }
 
 
-class ReviewState(str, enum.Enum):
+class ReviewState(enum.StrEnum):
     """Staff's decision on one return version."""
 
     ACCEPTED = "accepted"
     RETURNED = "returned"
 
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, format_spec: str) -> str:
-        return format(self.value, format_spec)
 
     @property
     def label(self) -> str:

@@ -4,7 +4,7 @@ Two layers, kept apart so the workbook can be tested without a database:
 
 - ``build_workbook(data, forms)`` is pure: an ``ExportInput`` of plain frozen values and the loaded
   forms in, a ``ConsolidatedWorkbook`` (the .xlsx bytes and its sheet names) out.
-- ``collect_export_input(plan, as_of)`` is the one read-only query set that gathers those values for a
+- ``standings.collect_export_input(plan, as_of)`` is the one read-only query set that gathers those values for a
   whole plan (like ``standings.plan_standings``: a fixed number of queries, never one per unit).
 
 What goes in the workbook:
@@ -31,10 +31,10 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 
-from .catalog import BinOp, Call, Cell, CellKey, Expr, Form, Neg, Number, Sheet
+from .catalog import CellKey, Form, Sheet
 from .compliance import ReviewState, Status
+from .rules import evaluate_expression
 from .timeutil import fmt_datetime, local
 
 TOTAL_LABEL = "Tổng cộng"
@@ -140,38 +140,6 @@ def sheet_title(form_code: str, sheet: Sheet) -> str:
 # Pure building
 
 
-def _evaluate(expr: Expr, cells: Mapping[CellKey, float]) -> float | None:
-    """Return the value of a resolved form expression, or None when a cell is missing or a division fails."""
-    if isinstance(expr, Number):
-        return expr.value
-    if isinstance(expr, Cell):
-        return cells.get(expr.key)
-    if isinstance(expr, Neg):
-        inner = _evaluate(expr.operand, cells)
-        return None if inner is None else -inner
-    if isinstance(expr, BinOp):
-        left = _evaluate(expr.left, cells)
-        right = _evaluate(expr.right, cells)
-        if left is None or right is None:
-            return None
-        if expr.op == "+":
-            return left + right
-        if expr.op == "-":
-            return left - right
-        if expr.op == "*":
-            return left * right
-        if right == 0:
-            return None
-        return left / right
-    if isinstance(expr, Call):
-        args = [_evaluate(arg, cells) for arg in expr.args]
-        if any(a is None for a in args) or not args:
-            return None
-        numbers = [a for a in args if a is not None]
-        return {"sum": sum, "max": max, "min": min}[expr.func](numbers)
-    return None
-
-
 class _FormIndex:
     """Maps stored (sheet, indicator, period, breakdown) spellings onto a form's cell keys."""
 
@@ -261,12 +229,12 @@ def _form_tables(form: Form, units: Sequence[ExportUnit],
                     continue
                 expr = index.computed.get(key)
                 if unit_code is None:
-                    cell = _evaluate(expr, totals) if expr is not None else totals.get(key)
+                    cell = evaluate_expression(expr, totals) if expr is not None else totals.get(key)
                     record.append(_number(cell))
                 elif key in numbers[unit_code]:
                     record.append(_number(numbers[unit_code][key]))
                 elif expr is not None:
-                    record.append(_number(_evaluate(expr, numbers[unit_code])))
+                    record.append(_number(evaluate_expression(expr, numbers[unit_code])))
                 else:
                     record.append(texts[unit_code].get(key))
             records.append(record)
@@ -370,72 +338,3 @@ def build_workbook(data: ExportInput, forms: Mapping[str, Form]) -> Consolidated
 
 # ---------------------------------------------------------------------------------------------
 # Gathering: the read-only query set for one plan (the only part of this module that uses the database)
-
-
-def collect_export_input(plan: Any, as_of: datetime) -> ExportInput:
-    """Return the ExportInput of ``plan`` at ``as_of``: standings, the used versions' values, open issues.
-
-    Five queries whatever the number of units. Raises ValueError when ``as_of`` is naive.
-    """
-    from .extensions import db
-    from .models import Assignment, ReturnIssue, ReturnValue, ReturnVersion, Review
-    from .standings import plan_standings
-
-    standings = plan_standings(plan, as_of)
-    versions = db.session.execute(
-        select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version,
-               ReturnVersion.received_at, ReturnVersion.complete)
-        .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
-        .where(Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of)).all()
-    review_state: dict[int, str] = {}
-    for version_id, state in db.session.execute(
-            select(Review.version_id, Review.state)
-            .join(ReturnVersion, ReturnVersion.id == Review.version_id)
-            .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
-            .where(Assignment.plan_id == plan.id, Review.created_at <= as_of).order_by(Review.id)):
-        review_state[version_id] = state  # ordered by id: the last decision wins
-
-    by_assignment: dict[int, list[Any]] = defaultdict(list)
-    for row in versions:
-        by_assignment[row.assignment_id].append(row)
-    latest_id: dict[int, int] = {}
-    used: dict[int, Any] = {}
-    for assignment_id, rows in by_assignment.items():
-        rows.sort(key=lambda r: (r.received_at, r.version))
-        latest_id[assignment_id] = rows[-1].id
-        usable = [r for r in rows if r.complete and review_state.get(r.id) != ReviewState.RETURNED.value]
-        if usable:
-            used[assignment_id] = usable[-1]
-
-    code_of = {s.assignment_id: s.unit_code for s in standings}
-    unit_of_version = {row.id: code_of[row.assignment_id] for row in used.values()}
-    values: list[ExportValue] = []
-    if unit_of_version:
-        for vid, sheet, indicator, period, breakdown, value, text in db.session.execute(
-                select(ReturnValue.version_id, ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period,
-                       ReturnValue.breakdown, ReturnValue.value, ReturnValue.text)
-                .where(ReturnValue.version_id.in_(list(unit_of_version))).order_by(ReturnValue.id)):
-            values.append(ExportValue(unit_of_version[vid], sheet, indicator, period or "", breakdown or "",
-                                      value, text))
-    issues: list[ExportIssue] = []
-    latest_number = {row.id: (code_of[row.assignment_id], row.version) for row in versions
-                     if latest_id.get(row.assignment_id) == row.id}
-    if latest_number:
-        for vid, severity, sheet, cell, indicator, message in db.session.execute(
-                select(ReturnIssue.version_id, ReturnIssue.severity, ReturnIssue.sheet, ReturnIssue.cell,
-                       ReturnIssue.indicator, ReturnIssue.message)
-                .where(ReturnIssue.version_id.in_(list(latest_number))).order_by(ReturnIssue.id)):
-            unit_code, number = latest_number[vid]
-            issues.append(ExportIssue(unit_code, number, severity, sheet, cell, indicator, message))
-    issues.sort(key=lambda i: (i.unit_code, 0 if i.severity == "error" else 1))
-
-    units = tuple(
-        ExportUnit(
-            code=s.unit_code, name=s.unit_name, form_code=s.form_code, status=s.standing.status,
-            late=s.standing.late, days_late=s.standing.days_late, errors=s.standing.errors,
-            warnings=s.standing.warnings, review=s.standing.review, review_reason=s.standing.review_reason,
-            latest_version=s.standing.latest_version, latest_received_at=s.standing.latest_received_at,
-            used_version=used[s.assignment_id].version if s.assignment_id in used else None,
-            used_received_at=used[s.assignment_id].received_at if s.assignment_id in used else None)
-        for s in standings)
-    return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues))

@@ -13,6 +13,7 @@ from .timeutil import fmt_datetime, local
 def init_app(app: Flask) -> None:
     """Load and check every form at start-up: a broken definition stops the app with file and line."""
     app.extensions["tracker.forms"] = load_forms(Path(app.config["REPORT_FORMS_DIR"]))
+    app.add_template_global(form_label)
 
 
 def all_forms() -> dict[str, Form]:
@@ -25,6 +26,14 @@ def get(code: str) -> Form:
     if form is None:
         abort(404, f"Không có biểu mẫu {code} trong danh mục biểu mẫu.")
     return form
+
+
+def form_label(code: str | None) -> str:
+    """Return the short name officials use for a form ("Phụ lục 03"); the code when it is unknown."""
+    if not code:
+        return ""
+    form = all_forms().get(code)
+    return form.name if form is not None else code
 
 
 def workbook_context(assignment: Assignment):  # -> workbook.WorkbookContext

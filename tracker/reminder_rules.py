@@ -29,7 +29,7 @@ _DAY = timedelta(days=1)
 _CHASED = frozenset({Status.NOT_DUE, Status.OVERDUE, Status.INCOMPLETE})
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     """The kinds of scheduled message; ``Due.kind`` holds the plain value."""
 
     DEADLINE_APPROACHING = "deadline_approaching"
@@ -37,11 +37,6 @@ class Kind(str, enum.Enum):
     VISIT_APPROACHING = "visit_approaching"
     DIGEST = "digest"
 
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, format_spec: str) -> str:
-        return format(self.value, format_spec)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from . import audit, mailer
 from .compliance import Status, require_aware, summarize
 from .extensions import db
+from .forms import form_label
 from .models import (Assignment, Contact, OutboundMessage, Plan, ReturnVersion, Review, Role, Unit,
                      User, Visit)
 from .reminder_rules import Due, Kind, ReminderSettings, UnitFacts, due_messages
@@ -41,10 +42,9 @@ CLAIM_LEASE = timedelta(minutes=15)
 DEFAULT_SUBJECT_PREFIX = "[Sở LĐTBXH Bắc Giang]"
 NO_CONTACTS = "Đơn vị chưa có địa chỉ email liên hệ"
 NO_STAFF = "Chưa có cán bộ Sở nào đang hoạt động để nhận bản tổng hợp"
-FORM_LABELS = {"PL02": "Phụ lục 02", "PL03": "Phụ lục 03"}
 
 
-class MessageKind(str, enum.Enum):
+class MessageKind(enum.StrEnum):
     """Every kind of message the tracker sends; the stored ``OutboundMessage.kind`` is the value."""
 
     DEADLINE_APPROACHING = "deadline_approaching"
@@ -54,11 +54,6 @@ class MessageKind(str, enum.Enum):
     VISIT_APPROACHING = "visit_approaching"
     DIGEST = "digest"
 
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, format_spec: str) -> str:
-        return format(self.value, format_spec)
 
     @property
     def label(self) -> str:
@@ -76,7 +71,7 @@ _KIND_LABELS = {
 }
 
 
-class MessageStatus(str, enum.Enum):
+class MessageStatus(enum.StrEnum):
     """Where a stored message is in its life; ``sending`` means claimed by a running sender."""
 
     PENDING = "pending"
@@ -84,11 +79,6 @@ class MessageStatus(str, enum.Enum):
     SENT = "sent"
     FAILED = "failed"
 
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, format_spec: str) -> str:
-        return format(self.value, format_spec)
 
     @property
     def label(self) -> str:
@@ -273,7 +263,7 @@ def _draft(plan: Plan, unit_key: str, kind: MessageKind, step: str, recipients: 
 
 def _unit_context(plan: Plan, us: UnitStanding, as_of: datetime) -> dict[str, Any]:
     return {**_common(plan, as_of), "unit_code": us.unit_code, "unit_name": us.unit_name,
-            "form_label": FORM_LABELS.get(us.form_code or "", us.form_code or ""),
+            "form_label": form_label(us.form_code),
             "standing": us.standing, "status_label": us.standing.status.label,
             "link": mailer.public_url(_unit_path(plan.code, us.unit_code))}
 
@@ -316,7 +306,7 @@ def digest_draft(plan: Plan, as_of: datetime, step: str) -> Draft:
     summary = summarize(r.standing for r in rows)
     local_day = fmt_date(as_of)
     context = {**_common(plan, as_of), "rows": rows, "summary": summary, "Status": Status,
-               "form_labels": FORM_LABELS, "statuses": list(Status),
+               "statuses": list(Status),
                "link": mailer.public_url(f"/plans/{plan.code}/dashboard")}
     return _draft(plan, "", MessageKind.DIGEST, step, staff_addresses(),
                   f"Tổng hợp tình hình nộp báo cáo ngày {local_day}: {summary.complete}/{summary.required} "
@@ -409,7 +399,7 @@ def queue_receipt(version: ReturnVersion) -> bool:
     received = version.received_at
     context = {**_common(plan, received), "unit_code": unit.code, "unit_name": unit.name,
                "version": version, "received_text": fmt_datetime(received),
-               "form_label": FORM_LABELS.get(version.form_code, version.form_code),
+               "form_label": form_label(version.form_code),
                "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code))}
     state = "đầy đủ" if version.complete else "chưa đầy đủ"

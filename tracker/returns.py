@@ -15,19 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from . import audit, reminders
 from .catalog import Form
+from .forms import form_label
 from .extensions import db
 from .guard import Limits, Refusal, inspect
 from .models import Assignment, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, User
 
 if TYPE_CHECKING:
     from .parsing import ParseResult
-
-FORM_NAMES = {"PL02": "Phụ lục 02", "PL03": "Phụ lục 03"}
-
-
-def form_name(code: str) -> str:
-    return FORM_NAMES.get(code, code)
-
 
 @dataclass(frozen=True)
 class UploadSettings:
@@ -56,8 +50,8 @@ def guard_limits(forms: Mapping[str, Form], max_bytes: int) -> Limits:
 def _identity_refusal(parsed: ParseResult, assignment: Assignment) -> Refusal | None:
     identity = parsed.identity
     unit, plan = assignment.unit, assignment.plan
-    expected = f"{form_name(assignment.form_code or '')} của {unit.name} (mã {unit.code}), kế hoạch {plan.code}"
-    found = (f"{form_name(identity.form_code)} của {identity.unit_name or 'đơn vị khác'} "
+    expected = f"{form_label(assignment.form_code)} của {unit.name} (mã {unit.code}), kế hoạch {plan.code}"
+    found = (f"{form_label(identity.form_code)} của {identity.unit_name or 'đơn vị khác'} "
              f"(mã {identity.unit_code}), kế hoạch {identity.plan_code}")
     if (identity.unit_code, identity.plan_code, identity.form_code) != (unit.code, plan.code, assignment.form_code):
         return Refusal("wrong_return", f"Tệp này là {found}, không phải {expected}. Hãy tải lên đúng biểu mẫu "

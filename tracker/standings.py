@@ -8,12 +8,22 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from .compliance import ReviewState, Standing, VersionFacts, standing
+from .export import ExportInput, ExportIssue, ExportUnit, ExportValue
 from .extensions import db
-from .models import Assignment, Plan, ReturnVersion, Review, Unit
+from .models import (
+    Assignment,
+    Plan,
+    ReturnIssue,
+    ReturnValue,
+    ReturnVersion,
+    Review,
+    Unit,
+)
 
 
 @dataclass(frozen=True)
@@ -60,3 +70,68 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
     return [UnitStanding(aid, uid, code, name, form_code, reason,
                          standing(facts.get(aid, ()), plan.deadline, as_of, exempt=form_code is None))
             for aid, uid, code, name, form_code, reason in assignments]
+
+
+def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
+    """Return the ExportInput of ``plan`` at ``as_of``: standings, the used versions' values, open issues.
+
+    Five queries whatever the number of units. Raises ValueError when ``as_of`` is naive.
+    """
+    standings = plan_standings(plan, as_of)
+    versions = db.session.execute(
+        select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version,
+               ReturnVersion.received_at, ReturnVersion.complete)
+        .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
+        .where(Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of)).all()
+    review_state: dict[int, str] = {}
+    for version_id, state in db.session.execute(
+            select(Review.version_id, Review.state)
+            .join(ReturnVersion, ReturnVersion.id == Review.version_id)
+            .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
+            .where(Assignment.plan_id == plan.id, Review.created_at <= as_of).order_by(Review.id)):
+        review_state[version_id] = state  # ordered by id: the last decision wins
+
+    by_assignment: dict[int, list[Any]] = defaultdict(list)
+    for row in versions:
+        by_assignment[row.assignment_id].append(row)
+    latest_id: dict[int, int] = {}
+    used: dict[int, Any] = {}
+    for assignment_id, rows in by_assignment.items():
+        rows.sort(key=lambda r: (r.received_at, r.version))
+        latest_id[assignment_id] = rows[-1].id
+        usable = [r for r in rows if r.complete and review_state.get(r.id) != ReviewState.RETURNED.value]
+        if usable:
+            used[assignment_id] = usable[-1]
+
+    code_of = {s.assignment_id: s.unit_code for s in standings}
+    unit_of_version = {row.id: code_of[row.assignment_id] for row in used.values()}
+    values: list[ExportValue] = []
+    if unit_of_version:
+        for vid, sheet, indicator, period, breakdown, value, text in db.session.execute(
+                select(ReturnValue.version_id, ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period,
+                       ReturnValue.breakdown, ReturnValue.value, ReturnValue.text)
+                .where(ReturnValue.version_id.in_(list(unit_of_version))).order_by(ReturnValue.id)):
+            values.append(ExportValue(unit_of_version[vid], sheet, indicator, period or "", breakdown or "",
+                                      value, text))
+    issues: list[ExportIssue] = []
+    latest_number = {row.id: (code_of[row.assignment_id], row.version) for row in versions
+                     if latest_id.get(row.assignment_id) == row.id}
+    if latest_number:
+        for vid, severity, sheet, cell, indicator, message in db.session.execute(
+                select(ReturnIssue.version_id, ReturnIssue.severity, ReturnIssue.sheet, ReturnIssue.cell,
+                       ReturnIssue.indicator, ReturnIssue.message)
+                .where(ReturnIssue.version_id.in_(list(latest_number))).order_by(ReturnIssue.id)):
+            unit_code, number = latest_number[vid]
+            issues.append(ExportIssue(unit_code, number, severity, sheet, cell, indicator, message))
+    issues.sort(key=lambda i: (i.unit_code, 0 if i.severity == "error" else 1))
+
+    units = tuple(
+        ExportUnit(
+            code=s.unit_code, name=s.unit_name, form_code=s.form_code, status=s.standing.status,
+            late=s.standing.late, days_late=s.standing.days_late, errors=s.standing.errors,
+            warnings=s.standing.warnings, review=s.standing.review, review_reason=s.standing.review_reason,
+            latest_version=s.standing.latest_version, latest_received_at=s.standing.latest_received_at,
+            used_version=used[s.assignment_id].version if s.assignment_id in used else None,
+            used_received_at=used[s.assignment_id].received_at if s.assignment_id in used else None)
+        for s in standings)
+    return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues))

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import (Blueprint, abort, flash, redirect, render_template, request, send_file,
-                   url_for)
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -16,11 +24,19 @@ from sqlalchemy.orm import selectinload
 from .. import audit, forms, reminders
 from ..access import department_required
 from ..compliance import ReviewState, Standing, Status, summarize
-from ..export import build_workbook, collect_export_input
+from ..export import build_workbook
 from ..extensions import db
-from ..models import Assignment, Plan, ReturnVersion, Review, Unit, Visit, assignment_for
+from ..models import (
+    Assignment,
+    Plan,
+    ReturnVersion,
+    Review,
+    Unit,
+    Visit,
+    assignment_for,
+)
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
-from ..standings import UnitStanding, plan_standings
+from ..standings import UnitStanding, collect_export_input, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, local, parse_instant, utc_now
 from .main import get_plan
 

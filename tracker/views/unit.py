@@ -74,7 +74,7 @@ def home(plan_code: str, unit_code: str) -> Any:
                                     .order_by(AuditEvent.id.desc()).limit(200)).all()
     return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
                            versions=versions, latest=versions[0] if versions else None, visits=visits,
-                           events=events, now=utc_now(), form_name=returns.form_name)
+                           events=events, now=utc_now())
 
 
 def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
@@ -164,7 +164,7 @@ def version(plan_code: str, unit_code: str, number: int) -> Any:
     version = load_version(assignment, number)
     form = form_registry.get(version.form_code)
     return render_template("unit/version.html", plan=assignment.plan, unit=assignment.unit, version=version,
-                           groups=returns.issues_by_sheet(version), form=form, form_name=returns.form_name)
+                           groups=returns.issues_by_sheet(version), form=form)
 
 
 @bp.route("/units/<unit_code>/versions/<int:number>/original")
