@@ -116,9 +116,9 @@ def login_as(app: Any, client: Any) -> Callable[..., User]:
         with app.app_context():
             user = db.session.scalar(db.select(User).where(User.email == demo_email(role, unit)))
             assert user is not None, (role, unit)
-            user_id = user.id
+            user_id, session_key = user.id, user.get_id()
         with client.session_transaction() as session:
-            session["_user_id"] = str(user_id)
+            session["_user_id"] = session_key
             session["_fresh"] = True
         return user_id
 

@@ -18,6 +18,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True,
                 template_folder=str(ROOT / "templates"))
     load_settings(app, test_config)
+    trust_proxies(app)
     register_forms(app)
     register_extensions(app)
     register_blueprints(app)
@@ -47,6 +48,14 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if not app.config.get("REPORT_FORMS_DIR"):
         app.config["REPORT_FORMS_DIR"] = str(ROOT / "report_forms")
     app.config.setdefault("OUTBOX_DIR", str(Path(app.instance_path) / "outbox"))
+
+
+def trust_proxies(app: Flask) -> None:
+    hops = int(app.config.get("PROXY_FIX") or 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def register_forms(app: Flask) -> None:

@@ -34,9 +34,12 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
+def _load_user(session_key: str) -> User | None:
+    user_id, _, _ = session_key.partition("-")
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active or user.get_id() != session_key:
+        return None  # deactivated, or the password changed since this session began
+    return user
 
 
 def _token_wins() -> None:

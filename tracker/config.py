@@ -28,6 +28,9 @@ PARSE_TIMEOUT = 20.0
 PARSE_MEMORY_LIMIT = 1536 * 1024 * 1024
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
+# Reverse proxies in front of the app (0: none). Behind nginx set 1, so the login limit and the audit
+# log see the client's address and links keep the https scheme.
+PROXY_FIX = 0
 # Absolute links in emails need the public address; request-less CLI runs cannot guess it.
 PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 

@@ -6,6 +6,7 @@ way out: every datetime that leaves this module is aware.
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -173,7 +174,8 @@ class User(db.Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """Return the session's user key; it changes with the password, which ends every other session."""
+        return f"{self.id}-{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
 
     @property
     def is_department(self) -> bool:

@@ -30,8 +30,12 @@ def _login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
+# Flask-Limiter's own description is English ("10 per 1 minute"); the error page shows this instead.
+TOO_MANY_ATTEMPTS = "Bạn đã thử quá nhiều lần. Vui lòng đợi một phút rồi thử lại."
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_ATTEMPTS)
 def login() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "").strip()
@@ -61,7 +65,7 @@ def logout() -> Any:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_ATTEMPTS)
 def forgot_password() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()
@@ -89,7 +93,8 @@ def reset_password(token: str) -> Any:
         if len(password) < 8 or password != request.form.get("confirm", ""):
             flash("Mật khẩu phải có ít nhất 8 ký tự và hai lần nhập phải trùng nhau.", "error")
             return render_template("auth/reset.html", token=token), 422
-        user.password_hash = accounts.hash_password(password)
+        user.password_hash = accounts.hash_password(password)  # also ends the user's other sessions
+        accounts.revoke_tokens(user)
         audit.record("password_reset", target=user.email, user=user)
         db.session.commit()
         flash("Đã đặt lại mật khẩu. Vui lòng đăng nhập.", "info")
