@@ -157,9 +157,14 @@ def dashboard(plan_code: str) -> Any:
     keep = {"as_of": as_of_param(as_of) if explicit else None, "status": status_filter or None}
     return render_template(
         "dashboard/dashboard.html", plan=plan, rows=rows, summary=summary, as_of=as_of, explicit=explicit,
-        as_of_input=local(as_of).strftime("%Y-%m-%dT%H:%M"), status_filter=status_filter, sort=sort,
+        as_of_input=_picker_value(as_of, explicit), status_filter=status_filter, sort=sort,
         direction=direction, columns=SORT_COLUMNS, keep=keep, statuses=list(Status),
         deadline_param=as_of_param(plan.deadline), width=_width)
+
+
+def _picker_value(as_of: datetime, explicit: bool) -> str:
+    # Empty unless a time was chosen: a pre-filled "now" would freeze the view at that minute on "Xem".
+    return local(as_of).strftime("%Y-%m-%dT%H:%M") if explicit else ""
 
 
 def _width(part: int, whole: int) -> int:
@@ -197,7 +202,7 @@ def schedule(plan_code: str) -> Any:
               "attention": visit_needs_attention(v.visit_date, as_of, by_unit.get(v.unit_id))}
              for v in visits]
     return render_template("dashboard/schedule.html", plan=plan, items=items, as_of=as_of, explicit=explicit,
-                           as_of_input=local(as_of).strftime("%Y-%m-%dT%H:%M"), upcoming_days=UPCOMING_DAYS)
+                           as_of_input=_picker_value(as_of, explicit), upcoming_days=UPCOMING_DAYS)
 
 
 # ---------------------------------------------------------------------------------------------

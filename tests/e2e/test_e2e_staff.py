@@ -1,0 +1,90 @@
+"""Issue 8: a staff member of the department follows the plan in a real browser."""
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from e2e_support import PLAN, api_upload, filled_return, download
+
+pytestmark = pytest.mark.e2e
+
+STAFF = "canbo@demo.bacgiang.vn"
+REASON = "Biểu 03: số vụ xâm hại chưa khớp với báo cáo của Công an huyện, đề nghị rà soát lại."
+
+
+def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: str, login: Any, app: Any,
+                                                        token_for: Any) -> None:
+    # Lục Ngạn has sent a complete return (after the 2024 deadline, as every upload made today is).
+    api_upload(app, token_for("unit", "219"), "219", filled_return(app, "219"))
+
+    login(STAFF)
+    page.get_by_role("link", name="Bảng theo dõi").first.click()
+    assert page.locator("h1").inner_text().startswith("Bảng theo dõi")
+
+    # Filter to the units that have sent nothing, from the overview's count.
+    page.locator(".stats").get_by_role("link", name="Quá hạn chưa nộp").click()
+    assert "status=overdue" in page.url
+    rows = page.locator("#units tbody tr")
+    assert rows.count() == 8, "ten units, Hiệp Hòa exempt and Lục Ngạn has sent"
+    assert set(rows.locator(".badge").all_inner_texts()) == {"Quá hạn chưa nộp"}
+    assert rows.filter(has_text="Huyện Lục Nam").count() == 1
+    assert rows.filter(has_text="Huyện Lục Ngạn").count() == 0
+    assert page.get_by_label("Tình trạng", exact=True).input_value() == "overdue", "the filter keeps its choice"
+
+    # Open the unit that has sent, and return its version for correction.
+    page.get_by_role("link", name="Bỏ lọc").click()
+    page.get_by_role("link", name="Xem đơn vị Huyện Lục Ngạn").click()
+    assert page.locator("h1").inner_text().startswith("Huyện Lục Ngạn")
+    assert page.get_by_test_id("status").inner_text().strip() == "Nộp muộn"
+    page.get_by_label(re.compile("Lý do trả lại")).fill(REASON)
+    page.get_by_role("button", name="Trả lại để chỉnh sửa").click()
+    assert page.url.endswith(f"/plans/{PLAN}/units/219")
+    assert page.locator(".flash-ok").count() == 1
+    assert REASON in page.locator("#status-h + dl").inner_text()
+    assert "Trả lại" in page.locator("#status-h + dl").inner_text()
+
+    # Back on the dashboard the review shows in Lục Ngạn's row.
+    page.goto(f"{live_server}/plans/{PLAN}/dashboard")
+    row = page.locator("#units tbody tr[data-unit='219']")
+    assert REASON in row.inner_text()
+
+    # At the deadline nobody had sent anything: every unit that must report is overdue.
+    page.get_by_role("link", name="Xem tại hạn nộp").click()
+    assert "10/05/2024 00:00" in page.get_by_test_id("as-of").inner_text()
+    overdue = page.locator(".stats li[data-status='overdue'] strong").inner_text()
+    assert overdue == "9"
+
+    _, export = download(page, "Tải bảng tổng hợp")
+    book = load_workbook(io.BytesIO(export), read_only=True)
+    assert len(book.sheetnames) >= 2
+    texts = {str(c) for ws in book.worksheets for r in ws.iter_rows(values_only=True) for c in r if c}
+    assert any("Lục Nam" in t for t in texts)
+
+    # The schedule, moved to the deadline with the picker.
+    page.get_by_role("link", name="Lịch kiểm tra").click()
+    assert page.locator("h1").inner_text().startswith("Lịch kiểm tra")
+    visits = page.locator("#visits tbody tr")
+    assert visits.count() == 10
+    assert re.search(r"20/05/2024", visits.first.inner_text())
+    page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").fill("2024-05-10T00:00")
+    page.get_by_role("button", name="Xem").click()
+    assert "10/05/2024 00:00" in page.get_by_test_id("as-of").inner_text()
+    assert page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").input_value() == "2024-05-10T00:00"
+    flagged = page.locator("#visits tbody tr.attention")
+    assert {flagged.nth(i).get_attribute("data-unit") for i in range(flagged.count())} == {"220", "219", "218"}
+
+
+def test_filtering_with_the_form_keeps_the_current_time(page: Any, live_server: str, login: Any, app: Any,
+                                                        token_for: Any) -> None:
+    api_upload(app, token_for("unit", "219"), "219", filled_return(app, "219"))
+    login(STAFF)
+    page.goto(f"{live_server}/plans/{PLAN}/dashboard")
+    page.get_by_label("Tình trạng", exact=True).select_option(label="Quá hạn chưa nộp")
+    page.get_by_role("button", name="Xem").click()
+    assert page.get_by_label("Tình trạng", exact=True).input_value() == "overdue", "the filter keeps its choice"
+    assert "thời điểm hiện tại" in page.get_by_test_id("as-of").inner_text()
+    assert page.locator("#units tbody tr[data-unit='219']").count() == 0
