@@ -85,7 +85,8 @@ def read_sheets(data: bytes, names: Iterable[str] | None = None) -> dict[str, pd
         present = {_nfc(str(name)): name for name in book.sheet_names}
         wanted = [present[n] for n in dict.fromkeys(_nfc(n) for n in names) if n in present] \
             if names is not None else list(present.values())
-        frames = book.parse(sheet_name=wanted, header=None) if wanted else {}
+        # No NA strings: "NaN", "N/A" or "NA" typed into a cell is text to report there, not a blank.
+        frames = book.parse(sheet_name=wanted, header=None, keep_default_na=False, na_values=[]) if wanted else {}
     return {_nfc(str(name)): frame for name, frame in frames.items()}
 
 

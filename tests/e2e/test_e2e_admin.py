@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from e2e_support import PLAN
 
@@ -24,7 +25,7 @@ def test_admin_journey_user_contacts_plan_copy(page: Any, live_server: str, logi
     page.get_by_label("Đơn vị (chỉ cho tài khoản cán bộ đơn vị)").select_option(label="219 · Huyện Lục Ngạn")
     page.get_by_label("Mật khẩu ban đầu (ít nhất 8 ký tự)").fill("ngan")
     page.get_by_role("button", name="Tạo tài khoản").click()
-    assert page.get_by_role("alert").count() == 1
+    expect(page.get_by_role("alert")).to_have_count(1)
     # What was typed is still there after the error, except the password.
     assert page.get_by_label("Email").input_value() == NEW_USER
     assert page.get_by_label("Họ tên").input_value() == "Nguyễn Thị Hoà"
@@ -58,9 +59,9 @@ def test_admin_journey_user_contacts_plan_copy(page: Any, live_server: str, logi
     assert page.url.endswith("/plans/bacgiang-2025")
     assert page.locator("h1").inner_text() == "Kế hoạch kiểm tra công tác trẻ em và bình đẳng giới năm 2025"
     assert page.get_by_test_id("deadline").inner_text() == "10/05/2025 00:00"
-    assert page.locator("#units tbody tr").count() == 10
+    expect(page.locator("#units tbody tr")).to_have_count(10)
     page.get_by_role("link", name="Kế hoạch", exact=True).click()
-    assert page.get_by_role("link", name="Kế hoạch kiểm tra công tác trẻ em và bình đẳng giới năm 2025").count() == 1
+    expect(page.get_by_role("link", name="Kế hoạch kiểm tra công tác trẻ em và bình đẳng giới năm 2025")).to_have_count(1)
 
     # The new account works.
     logout()

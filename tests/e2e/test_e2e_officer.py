@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from openpyxl import load_workbook
 
 from e2e_support import (NEGATIVE_CELL, PLAN, TEXT_CELL, broken_values, download, move_deadline,
@@ -30,7 +31,7 @@ def receipt_in_mail_log(page: Any, live_server: str, login: Any, logout: Any, ap
     page.get_by_role("link", name="Thư đã gửi").click()
     assert page.locator("h1").inner_text() == "Thư đã gửi"
     listed = page.locator("main tr[data-kind='receipt']", has_text="Huyện Lục Ngạn").filter(has_text="phiên bản 2")
-    assert listed.count() == 1
+    expect(listed).to_have_count(1)
     assert "Lục Ngạn" in listed.first.inner_text()
 
 
@@ -95,7 +96,7 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     page.get_by_role("link", name="Huyện Lục Ngạn").click()
     assert page.get_by_test_id("status").inner_text().strip() == "Đúng hạn"
     rows = page.locator("#versions tbody tr")
-    assert rows.count() == 2
+    expect(rows).to_have_count(2)
     assert "Đầy đủ" in rows.nth(0).inner_text() and "Còn lỗi" in rows.nth(1).inner_text()
     received = rows.nth(0).locator("td").nth(1).inner_text().strip()
     assert re.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", received), received
@@ -121,7 +122,7 @@ def test_officer_plan_page_lists_only_their_unit(page: Any, live_server: str, lo
     page.goto(f"{live_server}/plans/{PLAN}")
     units = page.locator("#units tbody tr")
     assert units.count() == 1 and "Huyện Lục Ngạn" in units.inner_text()
-    assert page.get_by_role("link", name="Huyện Lục Nam").count() == 0
+    expect(page.get_by_role("link", name="Huyện Lục Nam")).to_have_count(0)
 
 
 def tab_to(page: Any, check: str, limit: int = 40) -> list[str]:

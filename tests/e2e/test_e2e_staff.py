@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from openpyxl import load_workbook
 
 from e2e_support import PLAN, api_upload, filled_return, download
@@ -29,10 +30,10 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     page.locator(".stats").get_by_role("link", name="Quá hạn chưa nộp").click()
     assert "status=overdue" in page.url
     rows = page.locator("#units tbody tr")
-    assert rows.count() == 8, "ten units, Hiệp Hòa exempt and Lục Ngạn has sent"
+    expect(rows).to_have_count(8)
     assert set(rows.locator(".badge").all_inner_texts()) == {"Quá hạn chưa nộp"}
-    assert rows.filter(has_text="Huyện Lục Nam").count() == 1
-    assert rows.filter(has_text="Huyện Lục Ngạn").count() == 0
+    expect(rows.filter(has_text="Huyện Lục Nam")).to_have_count(1)
+    expect(rows.filter(has_text="Huyện Lục Ngạn")).to_have_count(0)
     assert page.get_by_label("Tình trạng", exact=True).input_value() == "overdue", "the filter keeps its choice"
 
     # Open the unit that has sent, and return its version for correction.
@@ -43,7 +44,7 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     page.get_by_label(re.compile("Lý do trả lại")).fill(REASON)
     page.get_by_role("button", name="Trả lại để chỉnh sửa").click()
     assert page.url.endswith(f"/plans/{PLAN}/units/219")
-    assert page.locator(".flash-ok").count() == 1
+    expect(page.locator(".flash-ok")).to_have_count(1)
     assert REASON in page.locator("#status-h + dl").inner_text()
     assert "Trả lại" in page.locator("#status-h + dl").inner_text()
 
@@ -68,7 +69,7 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     page.get_by_role("link", name="Lịch kiểm tra").click()
     assert page.locator("h1").inner_text().startswith("Lịch kiểm tra")
     visits = page.locator("#visits tbody tr")
-    assert visits.count() == 10
+    expect(visits).to_have_count(10)
     assert re.search(r"20/05/2024", visits.first.inner_text())
     page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").fill("2024-05-10T00:00")
     page.get_by_role("button", name="Xem").click()
@@ -87,4 +88,4 @@ def test_filtering_with_the_form_keeps_the_current_time(page: Any, live_server: 
     page.get_by_role("button", name="Xem").click()
     assert page.get_by_label("Tình trạng", exact=True).input_value() == "overdue", "the filter keeps its choice"
     assert "thời điểm hiện tại" in page.get_by_test_id("as-of").inner_text()
-    assert page.locator("#units tbody tr[data-unit='219']").count() == 0
+    expect(page.locator("#units tbody tr[data-unit='219']")).to_have_count(0)
