@@ -12,7 +12,6 @@ import argparse
 import statistics
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from bench.common import (BenchResult, QueryCounter, Target, bench_main, figure, login_session, make_app, pg_available,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from bench.common import (BenchResult, Target, bench_main, figure, login_session, make_app, scratch_database,

@@ -12,7 +12,6 @@ import statistics
 import sys
 import zipfile
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 from bench.common import (BenchResult, Target, bench_main, figure, login_session, make_app, scratch_database,

@@ -13,7 +13,6 @@ import argparse
 import io
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
 from bench.common import BenchResult, Target, bench_main, figure, make_app, scratch_database, temp_dir, timed

@@ -360,7 +360,7 @@ def cfb_bytes(streams: dict[str, bytes]) -> bytes:
     if not 0 < len(streams) <= 3:
         raise ValueError("1 to 3 streams")
     sector = 512
-    endofchain, freesect, fatsect, nostream = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+    endofchain, fatsect, nostream = 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
     # Sibling order in the red-black tree compares length first, then upper-cased names.
     names = sorted(streams, key=lambda n: (len(n), n.upper()))
     fat: list[int] = [fatsect, endofchain]

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+from smtp import smtp_server  # noqa: F401  (a real SMTP server on loopback, for every test module)
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models import User

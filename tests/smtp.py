@@ -1,7 +1,6 @@
 """A real SMTP server for tests: aiosmtpd on a free loopback port, keeping what it receives.
 
-Use the ``smtp_server`` fixture by importing it into a test module (``from smtp import smtp_server``)
-or by listing this module in ``pytest_plugins``.
+The ``smtp_server`` fixture is imported by conftest.py, so every test module can ask for it.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smtp import SmtpServer, free_port, smtp_server  # noqa: F401  (fixture)
+from smtp import SmtpServer, free_port
 
 from tracker import mailer
 from tracker.mailer import HeaderInjection, build_message, deliver, encode_subject
@@ -60,7 +60,7 @@ def test_encoded_words_never_split_a_character() -> None:
         == "Đ" * 100
 
 
-def test_batch_goes_over_one_connection_and_long_lines_are_wrapped(app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_batch_goes_over_one_connection_and_long_lines_are_wrapped(app: Any, smtp_server: SmtpServer) -> None:
     smtp_server.configure(app)
     long_html = "<table>" + "<tr><td>Huyện Hiệp Hòa</td><td>Miễn báo cáo</td></tr>" * 80 + "</table>"
     with app.app_context():
@@ -87,7 +87,7 @@ def test_unreachable_server_marks_every_message_undelivered(app: Any) -> None:
     assert all(r.error and "ConnectionRefusedError" in r.error for r in results)
 
 
-def test_ssl_setting_against_a_plain_server_fails_fast(app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_ssl_setting_against_a_plain_server_fails_fast(app: Any, smtp_server: SmtpServer) -> None:
     smtp_server.configure(app)
     app.config.update(MAIL_USE_SSL=True, MAIL_TIMEOUT=1.0)
     with app.app_context():
@@ -97,7 +97,7 @@ def test_ssl_setting_against_a_plain_server_fails_fast(app: Any, smtp_server: Sm
     assert result.error is not None and smtp_server.messages == []
 
 
-def test_starttls_refused_by_a_server_without_it_is_reported(app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_starttls_refused_by_a_server_without_it_is_reported(app: Any, smtp_server: SmtpServer) -> None:
     smtp_server.configure(app)
     app.config.update(MAIL_USE_TLS=True)
     with app.app_context():

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smtp import SmtpServer, free_port, smtp_server  # noqa: F401  (fixture)
+from smtp import SmtpServer, free_port
 from sqlalchemy import delete, func, select
 
 from tracker import reminders
@@ -48,7 +48,7 @@ def notify_app(app: Any) -> Any:
 
 
 @pytest.fixture
-def mail_app(notify_app: Any, smtp_server: SmtpServer) -> Any:  # noqa: F811
+def mail_app(notify_app: Any, smtp_server: SmtpServer) -> Any:
     smtp_server.configure(notify_app)
     return notify_app
 
@@ -85,7 +85,7 @@ def add_version(app: Any, code: str, received: str, complete: bool, number: int 
         return version.id
 
 
-def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any, smtp_server: SmtpServer) -> None:
     result = send(mail_app, "--as-of", BEFORE)
     assert result.exit_code == 0, result.output
     assert "Đã gửi: 10; sẽ thử lại sau: 0; không gửi được: 0." in result.output
@@ -121,7 +121,7 @@ def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any
     assert len(smtp_server.messages) == 10 and len(rows(mail_app)) == 10
 
 
-def test_overdue_goes_only_to_units_without_a_complete_return(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_overdue_goes_only_to_units_without_a_complete_return(mail_app: Any, smtp_server: SmtpServer) -> None:
     add_version(mail_app, "213", "2024-05-08T09:00+07:00", complete=True)
     add_version(mail_app, "215", "2024-05-09T23:59+07:00", complete=True, warnings=2)
     add_version(mail_app, "216", "2024-05-09T10:00+07:00", complete=False, errors=3)
@@ -143,7 +143,7 @@ def test_overdue_goes_only_to_units_without_a_complete_return(mail_app: Any, smt
     assert all("nhắc lần 2" in m.subject for m in second)
 
 
-def test_server_down_then_up_delivers_each_message_once(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_server_down_then_up_delivers_each_message_once(mail_app: Any, smtp_server: SmtpServer) -> None:
     mail_app.config["MAIL_PORT"] = free_port()  # nobody listens there
     started = time.monotonic()
     down = send(mail_app, "--as-of", BEFORE)
@@ -197,7 +197,7 @@ def test_message_failing_every_time_is_marked_failed(mail_app: Any) -> None:
     assert "Đã gửi: 0; sẽ thử lại sau: 0; không gửi được: 0" in send(mail_app, "--as-of", "2024-05-07T12:00+07:00").output
 
 
-def test_two_runs_at_the_same_moment_store_and_send_each_key_once(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_two_runs_at_the_same_moment_store_and_send_each_key_once(mail_app: Any, smtp_server: SmtpServer) -> None:
     as_of = datetime.fromisoformat(BEFORE)
     barrier = threading.Barrier(2)
     reports: list[reminders.RunReport] = []
@@ -217,7 +217,7 @@ def test_two_runs_at_the_same_moment_store_and_send_each_key_once(mail_app: Any,
     for thread in threads:
         thread.join(30)
     assert failures == []
-    assert sum(len(r.queued) for r in reports) == 10
+    assert sum(len(r.queued) for r in reports) == 10, [(len(r.queued), r.already_decided, r.problems, r.plans) for r in reports]
     assert sum(r.flush.sent for r in reports if r.flush) == 10
     with mail_app.app_context():
         per_key = db.session.execute(select(OutboundMessage.unit_key, OutboundMessage.kind, OutboundMessage.step,
@@ -227,7 +227,7 @@ def test_two_runs_at_the_same_moment_store_and_send_each_key_once(mail_app: Any,
     assert sorted(Counter(m.key for m in smtp_server.messages).values()) == [1] * 10
 
 
-def test_dry_run_prints_what_would_go_and_stores_nothing(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_dry_run_prints_what_would_go_and_stores_nothing(mail_app: Any, smtp_server: SmtpServer) -> None:
     result = send(mail_app, "--as-of", BEFORE, "--dry-run")
     assert result.exit_code == 0
     assert "Chạy thử: 10 thư mới sẽ được tạo" in result.output
@@ -245,7 +245,7 @@ def test_dry_run_prints_what_would_go_and_stores_nothing(mail_app: Any, smtp_ser
 
 
 def test_unit_without_contacts_is_logged_as_failed_and_can_be_retried(
-        mail_app: Any, smtp_server: SmtpServer, client: Any, login_as: Any) -> None:  # noqa: F811
+        mail_app: Any, smtp_server: SmtpServer, client: Any, login_as: Any) -> None:
     with mail_app.app_context():
         unit_id = db.session.scalar(select(Unit.id).where(Unit.code == "220"))
         db.session.execute(delete(Contact).where(Contact.unit_id == unit_id))
@@ -271,7 +271,7 @@ def test_unit_without_contacts_is_logged_as_failed_and_can_be_retried(
 
 
 def test_digest_goes_to_active_staff_on_demand(mail_app: Any, smtp_server: SmtpServer, client: Any,
-                                               login_as: Any) -> None:  # noqa: F811
+                                               login_as: Any) -> None:
     with mail_app.app_context():
         db.session.scalar(select(User).where(User.email == "canbo@demo.bacgiang.vn")).active = False
         assert reminders.staff_addresses() == ["admin@demo.bacgiang.vn"]
@@ -312,7 +312,7 @@ def test_decide_digest_hour_plan_end_and_unique_keys(notify_app: Any) -> None:
 
 
 def test_visit_approaching_goes_to_inspected_units_with_day_communes_and_sessions(mail_app: Any,
-                                                                      smtp_server: SmtpServer) -> None:  # noqa: F811
+                                                                      smtp_server: SmtpServer) -> None:
     add_version(mail_app, "220", "2024-05-09T10:00+07:00", complete=True)
     send(mail_app, "--as-of", "2024-05-15T08:00+07:00")
     visits = by_kind(smtp_server, "visit_approaching")
@@ -334,7 +334,7 @@ def test_visit_approaching_goes_to_inspected_units_with_day_communes_and_session
     assert visited == [contact("222"), contact(EXEMPT)]  # Việt Yên's visit on 07/06 is 5 days away too
 
 
-def test_receipt_arrives_with_the_sha256_of_the_upload(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_receipt_arrives_with_the_sha256_of_the_upload(mail_app: Any, smtp_server: SmtpServer) -> None:
     digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     with mail_app.app_context():
         assignment = db.session.scalar(select(Assignment).join(Unit).where(Unit.code == "219"))
@@ -357,7 +357,7 @@ def test_receipt_arrives_with_the_sha256_of_the_upload(mail_app: Any, smtp_serve
     assert "https://tracker.example.vn/plans/bacgiang-2024/units/219/versions/2" in text
 
 
-def test_returned_notice_carries_the_reason_and_what_to_do(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_returned_notice_carries_the_reason_and_what_to_do(mail_app: Any, smtp_server: SmtpServer) -> None:
     version_id = add_version(mail_app, "217", "2024-05-08T09:00+07:00", complete=True)
     with mail_app.app_context():
         review = Review(version_id=version_id, state="returned",
@@ -375,7 +375,7 @@ def test_returned_notice_carries_the_reason_and_what_to_do(mail_app: Any, smtp_s
     assert notice.key.startswith("bacgiang-2024/217/returned/v1-r")
 
 
-def test_header_with_crlf_in_a_stored_message_is_refused_not_sent(mail_app: Any, smtp_server: SmtpServer) -> None:  # noqa: F811
+def test_header_with_crlf_in_a_stored_message_is_refused_not_sent(mail_app: Any, smtp_server: SmtpServer) -> None:
     with mail_app.app_context():
         plan = db.session.scalar(select(Plan).where(Plan.code == PLAN))
         db.session.add(OutboundMessage(plan_id=plan.id, unit_key="213", kind="receipt", step="v9",

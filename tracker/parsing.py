@@ -11,12 +11,14 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from .catalog import NARRATIVE_ANSWER_COL, Column, Form, Row, Sheet
+from .catalog import NARRATIVE_ANSWER_COL, Column, Form, Row, Sheet, load_forms
 from .guard import Refusal
 from .rules import Issue, compute, evaluate
 from .workbook import META_SHEET_NAME, identity_checksum
@@ -167,6 +169,25 @@ def _number(value: Any, sheet: Sheet, row: Row, column: Column) -> tuple[float |
                    "nhập số nguyên không âm, ví dụ 1234.")
     shown = text[:40].replace("\n", " ")
     return bad(f"chứa chữ «{shown}», không phải số. Chỉ nhập số; ghi chú đưa vào cột Ghi chú.")
+
+
+def _forms_signature(directory: str) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((p.name, p.stat().st_mtime) for p in Path(directory).glob("*.toml")))
+
+
+@lru_cache(maxsize=4)
+def _forms(directory: str, signature: tuple[tuple[str, float], ...]) -> dict[str, Form]:
+    return load_forms(Path(directory))
+
+
+def parse_upload(data: bytes, forms_dir: str, form_code: str, secret: str = "") -> ParseResult:
+    """Run ``parse_return`` with the form loaded here, from ``forms_dir``.
+
+    The warm worker keeps its forms between uploads (reloaded when a definition file changes), so an
+    upload sends only its bytes across the pipe and the rules' per-form plan is built once.
+    """
+    form = _forms(forms_dir, _forms_signature(forms_dir))[form_code]
+    return parse_return(data, form, secret)
 
 
 def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:

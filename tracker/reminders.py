@@ -376,8 +376,10 @@ def store(draft: Draft, as_of: datetime) -> bool:
         else:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         # ON CONFLICT DO NOTHING: a concurrent run that inserted the key first wins, silently.
-        result = db.session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-        return bool(result.rowcount == 1)
+        # RETURNING, not rowcount: psycopg 3 reports -1 rows for this statement through SQLAlchemy 2.1.
+        inserted = db.session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing()
+                                      .returning(table.c.id)).first()
+        return inserted is not None
     try:
         with db.session.begin_nested():
             db.session.execute(insert(table).values(**values))

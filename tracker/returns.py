@@ -6,12 +6,13 @@ failure part-way leaves nothing behind. A refused file stores no version, only a
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import audit, reminders
 from .catalog import Form
@@ -22,6 +23,9 @@ from .models import Assignment, ReturnFile, ReturnIssue, ReturnValue, ReturnVers
 
 if TYPE_CHECKING:
     from .parsing import ParseResult
+
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class UploadSettings:
@@ -82,6 +86,10 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
             ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
         if existing is not None:
             return UploadOutcome(existing, False)
+        # End the read transaction before the parse: on SQLite every transaction holds the write lock
+        # from BEGIN (IMMEDIATE), and parses in other workers would queue behind this one. _store
+        # rechecks duplicates through the unique key, so nothing relies on this snapshot.
+        db.session.commit()
         parsed = _parse(data, form, settings)
         refusal = _identity_refusal(parsed, assignment)
         if refusal is not None:
@@ -105,8 +113,9 @@ def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
     from . import isolation
 
     try:
-        return isolation.run("tracker.parsing:parse_return", data, form, settings.secret,
-                             timeout=settings.parse_timeout, memory_limit=settings.parse_memory_limit)
+        return isolation.run("tracker.parsing:parse_upload", data, str(form.source.parent), form.code,
+                             settings.secret, timeout=settings.parse_timeout,
+                             memory_limit=settings.parse_memory_limit)
     except isolation.WorkerTimeout as exc:
         raise Refusal("parse_timeout", "Tệp cần quá nhiều thời gian để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
                       "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
@@ -118,15 +127,37 @@ def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
         raise Refusal("parse_failed", "Không đọc được tệp: tệp có cấu trúc bất thường khiến trình đọc bảng tính "
                       "dừng lại. Hãy mở tệp bằng Excel, lưu lại dưới dạng .xlsx rồi tải lên lần nữa.", 422,
                       detail=repr(exc)[:300]) from exc
-    except (ValueError, KeyError, IndexError, TypeError, OSError) as exc:
-        # A malformed-but-unzippable workbook makes the readers raise plain exceptions.
+    except Refusal:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure on these bytes is the file's, not a 500
+        # A malformed-but-unzippable workbook makes the readers raise plain exceptions: ValueError,
+        # KeyError, calamine's CalamineError ("Cannot detect file format" when a part is missing)...
+        log.warning("reading an upload failed: %r", exc)
         raise Refusal("parse_failed", "Không đọc được nội dung tệp. Hãy mở tệp bằng Excel, lưu lại dưới dạng "
                       ".xlsx rồi tải lên lần nữa.", 422, detail=repr(exc)[:300]) from exc
 
 
 def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
            parsed: ParseResult, uploader: User | None, note: str, received_at: datetime) -> ReturnVersion | None:
-    """Insert the version with its bytes, values and issues and commit; None if the same bytes won a race."""
+    """Insert the version with its bytes, values and issues and commit; None if the same bytes won a race.
+
+    Raises Refusal("storage_failed", status 503) when the database fails part-way; nothing is kept.
+    """
+    try:
+        return _store_attempts(assignment, data, kind, filename, sha256, form, parsed, uploader, note, received_at)
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away, filled up or stayed locked mid-transaction: the rollback undoes the
+        # version row and its bytes, and the officer is told plainly that nothing was kept.
+        db.session.rollback()
+        log.error("storing %s/%s failed: %s", assignment.plan.code, assignment.unit.code, exc)
+        raise Refusal("storage_failed", "Hệ thống tạm thời không ghi được dữ liệu nên báo cáo chưa được lưu. "
+                      "Vui lòng tải lên lại sau ít phút; nếu vẫn không được, hãy báo cho Sở LĐTBXH.", 503,
+                      detail=repr(exc)[:300]) from exc
+
+
+def _store_attempts(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
+                    parsed: ParseResult, uploader: User | None, note: str,
+                    received_at: datetime) -> ReturnVersion | None:
     for _attempt in range(3):
         number = (db.session.scalar(select(func.max(ReturnVersion.version))
                                     .where(ReturnVersion.assignment_id == assignment.id)) or 0) + 1

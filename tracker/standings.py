@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select, type_coerce
 
 from .compliance import ReviewState, Standing, VersionFacts, standing
 from .export import ExportInput, ExportIssue, ExportUnit, ExportValue
 from .extensions import db
 from .models import (
+    UTCDateTime,
     Assignment,
     Plan,
     ReturnIssue,
@@ -38,30 +39,47 @@ class UnitStanding:
 
 
 def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = None) -> list[UnitStanding]:
-    """Return each assigned unit's standing at ``as_of``, in unit-code order (optionally some units only)."""
+    """Return each assigned unit's standing at ``as_of``, in unit-code order (optionally some units only).
+
+    The status rules look at three versions of a unit at most: the first received, the first without
+    errors, and the latest (with its review). The database reduces every unit's history to those, so
+    a national plan with tens of thousands of versions hands the rules one or three facts per unit.
+    """
     query = (select(Assignment.id, Unit.id, Unit.code, Unit.name, Assignment.form_code, Assignment.exempt_reason)
              .join(Unit, Unit.id == Assignment.unit_id).where(Assignment.plan_id == plan.id).order_by(Unit.code))
+    scope = [Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of]
     if unit_ids is not None:
         query = query.where(Assignment.unit_id.in_(unit_ids))
+        scope.append(Assignment.unit_id.in_(unit_ids))
     assignments = db.session.execute(query).all()
-    ids = [row[0] for row in assignments]
-    version_query = (select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version,
-                            ReturnVersion.received_at, ReturnVersion.complete, ReturnVersion.errors,
-                            ReturnVersion.warnings)
-                     .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
-                     .where(Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of))
+
+    received = type_coerce(ReturnVersion.received_at, UTCDateTime())
+    firsts = (select(ReturnVersion.assignment_id, type_coerce(func.min(received), UTCDateTime()),
+                     type_coerce(func.min(case((ReturnVersion.complete, received))), UTCDateTime()))
+              .join(Assignment, Assignment.id == ReturnVersion.assignment_id).where(*scope)
+              .group_by(ReturnVersion.assignment_id))
+    ranked = (select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version, ReturnVersion.received_at,
+                     ReturnVersion.complete, ReturnVersion.errors, ReturnVersion.warnings,
+                     func.row_number().over(partition_by=ReturnVersion.assignment_id,
+                                            order_by=(ReturnVersion.received_at.desc(),
+                                                      ReturnVersion.version.desc())).label("rank"))
+              .join(Assignment, Assignment.id == ReturnVersion.assignment_id).where(*scope).subquery())
+    latest_rows = db.session.execute(select(ranked).where(ranked.c.rank == 1)).all()
     review_query = (select(Review.version_id, Review.state, Review.reason, Review.created_at)
-                    .join(ReturnVersion, ReturnVersion.id == Review.version_id)
-                    .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
-                    .where(Assignment.plan_id == plan.id, Review.created_at <= as_of).order_by(Review.id))
-    if unit_ids is not None:
-        version_query = version_query.where(ReturnVersion.assignment_id.in_(ids))
-        review_query = review_query.where(ReturnVersion.assignment_id.in_(ids))
+                    .join(ranked, ranked.c.id == Review.version_id)
+                    .where(ranked.c.rank == 1, Review.created_at <= as_of).order_by(Review.id))
     latest_review: dict[int, tuple[str, str, datetime]] = {}
     for version_id, state, reason, created_at in db.session.execute(review_query):
         latest_review[version_id] = (state, reason, created_at)  # ordered by id: the last one wins
+
     facts: dict[int, list[VersionFacts]] = defaultdict(list)
-    for vid, aid, number, received_at, complete, errors, warnings in db.session.execute(version_query):
+    # Stand-ins for the first and the first error-free receipt; negative numbers sort before real versions.
+    for aid, first_at, first_complete_at in db.session.execute(firsts):
+        facts[aid].append(VersionFacts(version=-2, received_at=first_at, complete=False, errors=0, warnings=0))
+        if first_complete_at is not None:
+            facts[aid].append(VersionFacts(version=-1, received_at=first_complete_at, complete=True, errors=0,
+                                           warnings=0))
+    for vid, aid, number, received_at, complete, errors, warnings, _rank in latest_rows:
         review = latest_review.get(vid)
         facts[aid].append(VersionFacts(
             version=number, received_at=received_at, complete=complete, errors=errors, warnings=warnings,
