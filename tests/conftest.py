@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from smtp import smtp_server  # noqa: F401  (a real SMTP server on loopback, for every test module)
 from tracker import create_app
@@ -73,6 +74,9 @@ def app_config(tmp_path: Path, database_url: str) -> dict[str, Any]:
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "MAIL_SERVER": None,
         "PUBLIC_BASE_URL": "https://tracker.example.vn",
+        # Tests build many short-lived apps; pooled PostgreSQL connections they leave behind would be
+        # closed by the garbage collector, which psycopg reports as a ResourceWarning (an error here).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": NullPool} if PG_URL else {},
     }
 
 
