@@ -54,7 +54,7 @@ def test_equality_rule_reports_the_left_cell_with_numbers(pl03: Form) -> None:
     female = next(i for i in issues if i.cell == "F8")
     assert female.severity == "error" and female.sheet == "Biểu 01" and female.indicator == "B01.children"
     assert "(1.471)" in female.message and "(1.470)" in female.message
-    assert "Năm 2023 - Nữ" in female.message
+    assert "Năm 2023 – Nữ" in female.message
     assert female.message.endswith("Kiểm tra lại ô F8, F10, F11, F12.")
 
 

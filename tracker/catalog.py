@@ -888,7 +888,7 @@ class _Builder:
             for bd in column_set.breakdowns:
                 columns.append(Column(
                     key=f"{period.key}_{bd.key}", period=period.key, breakdown=bd.key,
-                    label=f"{period.label} - {bd.label}", period_label=period.label,
+                    label=f"{period.label} – {bd.label}", period_label=period.label,
                     breakdown_label=bd.label, index=FIRST_VALUE_COL + len(columns),
                     computed=bd.computed is not None,
                 ))
