@@ -276,3 +276,18 @@ def test_receipt_email_carries_the_sha256(app, client, make_return, token_for, s
     assert hashlib.sha256(data).hexdigest() == body["sha256"]
     assert body["sha256"] in receipts[0].text()
     assert f"/plans/{PLAN}/units/219/versions/1" in receipts[0].text()
+
+
+def test_staff_download_every_blank_form_as_one_zip(client, login_as):
+    import zipfile
+
+    login_as("staff")
+    response = client.get(f"/plans/{PLAN}/blank-forms.zip")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    names = sorted(zipfile.ZipFile(io.BytesIO(response.data)).namelist())
+    assert len(names) == 9
+    assert "PL02_Huyen-Luc-Nam_bacgiang-2024.xlsx" in names
+    assert sum(name.startswith("PL03_") for name in names) == 8
+    assert not any("Hiep-Hoa" in name for name in names)
+    login_as("unit", "219")
+    assert client.get(f"/plans/{PLAN}/blank-forms.zip").status_code == 403
