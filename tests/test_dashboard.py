@@ -1,33 +1,16 @@
 """The department's dashboard and schedule over real database rows, at fixed instants."""
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
-
-from tracker.extensions import db
-from tracker.models import Assignment, Plan, ReturnVersion, Unit
+from versions import add_version
 
 VN = timezone(timedelta(hours=7))
 DEADLINE = datetime(2024, 5, 10, 0, 0, tzinfo=VN)
 PLAN = "bacgiang-2024"
 AFTER = "2024-05-11T00:00:00%2B07:00"  # one day after the deadline, "+" encoded
-
-
-def add_version(app, unit_code: str, number: int, received_at: datetime, complete: bool,
-                errors: int = 0, warnings: int = 0) -> None:
-    with app.app_context():
-        assignment = db.session.scalar(select(Assignment).join(Unit).join(Plan).where(
-            Unit.code == unit_code, Plan.code == PLAN))
-        db.session.add(ReturnVersion(
-            assignment=assignment, version=number, form_code=assignment.form_code or "PL03", form_version=1,
-            file_kind="xlsx", filename=f"bao-cao-{unit_code}-{number}.xlsx", size=1000,
-            sha256=hashlib.sha256(f"{unit_code}-{number}".encode()).hexdigest(), received_at=received_at,
-            complete=complete, errors=errors, warnings=warnings))
-        db.session.commit()
 
 
 @pytest.fixture

@@ -1,34 +1,18 @@
 """GET /api/v1/plans/<plan>/status: who sees what, at which instant, in which shape."""
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from versions import add_version
 
 from tracker.extensions import db
-from tracker.models import Assignment, Plan, ReturnVersion, Review, Unit
+from tracker.models import Review
 
 VN = timezone(timedelta(hours=7))
 DEADLINE = datetime(2024, 5, 10, 0, 0, tzinfo=VN)
 PLAN = "bacgiang-2024"
 URL = f"/api/v1/plans/{PLAN}/status"
-
-
-def add_version(app, unit_code: str, number: int, received_at: datetime, complete: bool,
-                errors: int = 0, warnings: int = 0) -> int:
-    with app.app_context():
-        assignment = db.session.scalar(select(Assignment).join(Unit).join(Plan).where(
-            Unit.code == unit_code, Plan.code == PLAN))
-        version = ReturnVersion(
-            assignment=assignment, version=number, form_code=assignment.form_code or "PL03", form_version=1,
-            file_kind="xlsx", filename=f"{unit_code}-{number}.xlsx", size=10,
-            sha256=hashlib.sha256(f"{unit_code}-{number}".encode()).hexdigest(), received_at=received_at,
-            complete=complete, errors=errors, warnings=warnings)
-        db.session.add(version)
-        db.session.commit()
-        return version.id
 
 
 def bearer(token: str) -> dict[str, str]:
