@@ -32,7 +32,7 @@ def make_context(unit_code: str = "219", unit_name: str = "Huyện Lục Ngạn"
         "unit_code": unit_code,
         "unit_name": unit_name,
         "parent_name": "Tỉnh Bắc Giang",
-        "deadline_local_text": "10/05/2024 00:00",
+        "deadline_wording": "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)",
         "deadline_text": "trước ngày 10/5/2024",
         "periods": (("base", "Năm 2023"), ("current", "Quý I/2024")),
         "period_basis": "Kỳ số liệu theo năm dương lịch và quý (không theo kỳ 15–14 của Nghị định 09/2019/NĐ-CP)",

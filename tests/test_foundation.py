@@ -124,7 +124,7 @@ def test_login_and_logout(app, client):
     assert response.status_code == 302
     page = client.get("/plans/bacgiang-2024")
     assert page.status_code == 200
-    assert "10/05/2024 00:00" in page.get_data(as_text=True)
+    assert "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)" in page.get_data(as_text=True)
     assert client.post("/logout").status_code == 302
     assert client.get("/plans/bacgiang-2024").status_code == 302
 
@@ -172,7 +172,7 @@ def test_plan_page(client, login_as):
     login_as("staff")
     page = client.get("/plans/bacgiang-2024").get_data(as_text=True)
     assert "Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang" in page
-    assert "10/05/2024 00:00" in page and "trước ngày 10/5/2024" in page
+    assert "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)" in page and "10/05/2024 00:00" not in page
     assert "Huyện Lục Nam" in page and "Phụ lục 02" in page and "Miễn báo cáo" in page
     assert "Phường Thọ Xương" in page and "20/05/2024" in page and "07:00 và 13:30" in page
 

@@ -100,7 +100,8 @@ def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any
     assert "=?utf-8?" in raw_subject
     assert str(make_header(decode_header(raw_subject))) == first.subject
     text = first.text()
-    assert "hết ngày 09/05/2024" in text and "Còn 3 ngày đến hạn nộp" in text
+    assert "hạn nộp: hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)" in text and "Còn 3 ngày đến hạn nộp" in text
+    assert "hạn cuối" not in text
     assert "https://tracker.example.vn/plans/bacgiang-2024/units/213" in text
     assert 'href="https://tracker.example.vn/plans/bacgiang-2024/units/213"' in first.html()
     assert first.message["Reply-To"] == "tuyetot_sldtbxh@bacgiang.gov.vn"

@@ -312,8 +312,8 @@ def test_cover_is_stamped_with_the_unit_and_opens_first(forms: dict[str, Form], 
     for expected in ("UBND HUYỆN LỤC NGẠN", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
                      "Số: …/BC-UBND", "Huyện Lục Ngạn", "219", "Tỉnh Bắc Giang", "NGƯỜI LẬP BIỂU",
                      "THỦ TRƯỞNG ĐƠN VỊ", "(Ký, ghi rõ họ tên, đóng dấu)", "Năm 2023; Quý I/2024",
-                     "Kính gửi: Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang", "trước ngày 10/5/2024",
-                     "10/05/2024 00:00", "tuyetot_sldtbxh@bacgiang.gov.vn", "Lục Ngạn, ngày … tháng … năm …"):
+                     "Kính gửi: Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang", "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)",
+                     "tuyetot_sldtbxh@bacgiang.gov.vn", "Lục Ngạn, ngày … tháng … năm …"):
         assert expected in joined, expected
     assert "bacgiang-2024" in joined and "PL03" in joined
     assert wb.properties.creator == "Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang"
@@ -331,7 +331,8 @@ def test_guidance_sheet_lists_decree_09_elements_and_how_to_fill(forms: dict[str
         assert value in joined
     assert "không phải là số 0" in joined and "số nguyên không âm" in joined
     assert "tự tính" in joined and "Không đổi tên" in joined
-    assert "10/05/2024 00:00" in joined and "tuyetot_sldtbxh@bacgiang.gov.vn" in joined
+    assert "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)" in joined and "tuyetot_sldtbxh@bacgiang.gov.vn" in joined
+    assert "hạn chót" not in joined and "09/5/2024" not in joined
 
 
 def test_narrative_sheet_has_one_answer_cell_per_section(forms: dict[str, Form], blanks: dict[str, bytes]) -> None:

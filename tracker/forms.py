@@ -7,7 +7,8 @@ from flask import Flask, abort, current_app
 
 from .catalog import Form, load_forms
 from .models import Assignment
-from .timeutil import fmt_datetime, local
+from .timeutil import local
+from .wording import deadline_wording
 
 
 def init_app(app: Flask) -> None:
@@ -42,7 +43,7 @@ def workbook_context(assignment: Assignment):  # -> workbook.WorkbookContext
     plan, unit = assignment.plan, assignment.unit
     return WorkbookContext(
         plan_code=plan.code, plan_title=plan.title, issuer=plan.issuer, unit_code=unit.code, unit_name=unit.name,
-        parent_name=unit.parent.name if unit.parent else "", deadline_local_text=fmt_datetime(plan.deadline),
+        parent_name=unit.parent.name if unit.parent else "", deadline_wording=deadline_wording(plan.deadline),
         deadline_text=plan.deadline_text, periods=tuple((p["key"], p["label"]) for p in plan.periods),
         period_basis=plan.period_basis, department_email=plan.department_email, recipient=plan.issuer,
         issued_at_text=local(plan.created_at).strftime("%d/%m/%Y"))

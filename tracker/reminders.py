@@ -34,6 +34,7 @@ from .models import (Assignment, Contact, OutboundMessage, Plan, ReturnVersion, 
 from .reminder_rules import Due, Kind, ReminderSettings, UnitFacts, due_messages
 from .standings import UnitStanding, plan_standings
 from .timeutil import as_utc, fmt_date, fmt_datetime, local, utc_now
+from .wording import deadline_wording
 
 # First retry after 5 minutes, then 10, 20, 40...: a mail server restart is over by then.
 RETRY_BASE = timedelta(minutes=5)
@@ -197,14 +198,6 @@ def department_cc(plan: Plan) -> str:
     return plan.department_email or current_app.config.get("DEPARTMENT_EMAIL") or ""
 
 
-def deadline_phrase(deadline: datetime) -> str:
-    """Return the last on-time moment in words: "hết ngày 09/05/2024" for a midnight deadline."""
-    shown = local(deadline)
-    if shown.time() == time(0):
-        return f"hết ngày {fmt_date(deadline - timedelta(microseconds=1))}"
-    return f"trước {shown.strftime('%H:%M')} ngày {shown.strftime('%d/%m/%Y')}"
-
-
 def _subject(text: str) -> str:
     prefix = current_app.config.get("MAIL_SUBJECT_PREFIX", DEFAULT_SUBJECT_PREFIX)
     # Names come from data files: a stray newline must not become a refused header.
@@ -222,8 +215,7 @@ def _version_path(plan_code: str, unit_code: str, version: int) -> str:
 
 def _common(plan: Plan, as_of: datetime) -> dict[str, Any]:
     return {"plan": plan, "as_of": as_of, "as_of_text": fmt_datetime(as_of),
-            "deadline_text": plan.deadline_text or f"trước {fmt_datetime(plan.deadline)}",
-            "deadline_last": deadline_phrase(plan.deadline),
+            "deadline_text": deadline_wording(plan.deadline),
             "department_email": department_cc(plan)}
 
 

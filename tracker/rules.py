@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tracker import wording
 from tracker.catalog import (
     BinOp,
     Call,
@@ -110,15 +111,7 @@ def _plan(form: Form) -> _Plan:
 
 def format_number(value: float | None) -> str:
     """Return ``value`` written the Vietnamese way ("1.234", "12,5"); "trống" for a blank."""
-    if value is None:
-        return "trống"
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    if abs(value - round(value)) < 1e-9:
-        text = f"{int(round(value)):,}"
-    else:
-        text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return wording.format_number(value, blank="trống")
 
 
 def _eval(expr: Expr, values: Values) -> float | None:

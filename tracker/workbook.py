@@ -137,7 +137,7 @@ class WorkbookContext:
     unit_code: str
     unit_name: str
     parent_name: str
-    deadline_local_text: str
+    deadline_wording: str
     deadline_text: str
     periods: tuple[tuple[str, str], ...]
     period_basis: str
@@ -437,7 +437,7 @@ def _write_cover(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
         ("Cơ quan ban hành", ctx.issuer),
         ("Kỳ số liệu", periods),
         ("Cách tính kỳ", ctx.period_basis),
-        ("Thời hạn gửi", f"{ctx.deadline_text} (hạn chót {ctx.deadline_local_text}, giờ Việt Nam)"),
+        ("Thời hạn gửi", f"{ctx.deadline_wording}, giờ Việt Nam"),
         ("Cách gửi", f"Tải tệp lên hệ thống theo dõi báo cáo; đồng thời gửi bản mềm qua thư điện tử "
                      f"{ctx.department_email}"),
         ("Ngày phát hành mẫu", ctx.issued_at_text),
@@ -497,6 +497,8 @@ def _write_guide(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
     row += 1
     for number, (key, label) in enumerate(_DECREE09_LABELS, start=1):
         value = getattr(form.decree09, key)
+        if key == "deadline":
+            value = f"{ctx.deadline_wording}, giờ Việt Nam."  # the plan's deadline, in the one wording
         _put(ws, styles, row, 1, number, "tk_cell_center")
         _put(ws, styles, row, 2, label, "tk_group")
         _merge(ws, styles, row, 3, GUIDE_MAX_COL, value, "tk_cell")
@@ -506,7 +508,7 @@ def _write_guide(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
     periods = "; ".join(period_labels[p.key] for p in form.periods)
     sections: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("II. THỜI HẠN VÀ KỲ SỐ LIỆU", (
-            f"Thời hạn gửi báo cáo: {ctx.deadline_text} (hạn chót: {ctx.deadline_local_text}, giờ Việt Nam). "
+            f"Thời hạn gửi báo cáo: {ctx.deadline_wording}, giờ Việt Nam. "
             "Báo cáo gửi sau thời điểm này được ghi nhận là nộp muộn.",
             f"Kỳ số liệu: {periods}. {ctx.period_basis}.",
             "Chỉ tiêu thời điểm ghi số tại ngày cuối kỳ; chỉ tiêu phát sinh ghi số phát sinh trong kỳ "

@@ -8,11 +8,14 @@ from flask import Flask
 from ..compliance import Status
 from ..models import Role
 from ..timeutil import fmt_date, fmt_datetime
+from ..wording import deadline_wording, format_number
 
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(fmt_datetime, "dt")
     app.add_template_filter(fmt_date, "d")
+    app.add_template_filter(format_number, "num")
+    app.add_template_filter(deadline_wording, "deadline")
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
