@@ -6,15 +6,15 @@ import io
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import re
+
 import openpyxl
-import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
 from tracker.catalog import load_forms
 from tracker.compliance import Status
-from tracker.export import (MISSING_SHEET, ExportInput, ExportIssue, ExportUnit, ExportValue, build_workbook,
-                            neutralize)
+from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue, build_workbook, neutralize
 from tracker.extensions import db
 from tracker.models import (Assignment, AuditEvent, Plan, ReturnIssue, ReturnValue, ReturnVersion, Review,
                             Unit)
@@ -29,6 +29,9 @@ EVIL = '=HYPERLINK("http://evil.example/x","bấm vào")'
 @pytest.fixture(scope="module")
 def forms():
     return load_forms(Path(__file__).resolve().parent.parent / "report_forms")
+
+
+CHILDREN = load_forms(Path(__file__).resolve().parent.parent / "report_forms")["PL03"].sheet("B01").row("children")
 
 
 def fake_value(unit: str, version: int, key: tuple[str, str, str]) -> float:
@@ -91,65 +94,184 @@ def returns(app, forms):
             "218": full_values(pl02, "218", 1)}
 
 
-def read(content: bytes) -> dict[str, pd.DataFrame]:
-    return pd.read_excel(io.BytesIO(content), sheet_name=None, engine="calamine")
+def book(content: bytes) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(io.BytesIO(content))
 
 
-def header(column, unit_label: str) -> str:
-    return f"{column.period_label} · {column.breakdown_label} · {unit_label}"
+def biểu_values(ws) -> dict[tuple[str, str, int], dict[str, object]]:
+    """Return {(band, label, n): {column header: value}} of a Biểu sheet laid out with indicators as rows.
+
+    The band is the period (and breakdown) line above a block; headers are the unit names and "Toàn tỉnh";
+    n counts the lines of the block with that label before this one (a label may repeat under two groups).
+    """
+    rows = list(ws.iter_rows(values_only=True))
+    header_at = next(i for i, r in enumerate(rows) if r[0] == "STT")
+    names = [str(v) if v is not None else "" for v in rows[header_at + 1]]
+    names[-1] = rows[header_at][-1]  # "Toàn tỉnh" spans both header rows
+    table: dict[tuple[str, str, str], dict[str, object]] = {}
+    band = ""
+    for r in rows[header_at + 2:]:
+        if r[0] and r[1] is None and isinstance(r[0], str) and r[0].startswith(("Năm", "Quý")):
+            band = r[0]
+            continue
+        if r[1] is None or r[2] is None:
+            continue
+        n = sum(1 for key in table if key[:2] == (band, str(r[1])))
+        table[(band, str(r[1]), n)] = {names[i]: r[i] for i in range(3, len(r)) if names[i]}
+    return table
 
 
-def test_totals_equal_the_sums_of_the_units_values(client, login_as, forms, returns):
+def line_of(table, column, sheet, row):
+    """Return the line of ``row`` (of ``sheet``) in the block of ``column``."""
+    lines = [r for r in sheet.data_rows if column.breakdown in r.breakdowns]
+    n = sum(1 for r in lines[:lines.index(row)] if r.label == row.label)
+    return table[(band(column), row.label, n)]
+
+
+def units_rows(ws) -> dict[str, dict[str, object]]:
+    """Return {unit name: {"period | column header": value}} of a Biểu laid out with units as rows."""
+    rows = list(ws.iter_rows(values_only=True))
+    header_at = next(i for i, r in enumerate(rows) if r[0] == "STT")
+    periods, current = [], ""
+    for value in rows[header_at]:
+        current = value if value not in (None, "STT", "Đơn vị") else current
+        periods.append(current)
+    heads = [f"{p} | {h}" for p, h in zip(periods, rows[header_at + 1])]
+    return {r[1]: {heads[i]: r[i] for i in range(2, len(r))} for r in rows[header_at + 2:] if r[1]}
+
+
+def band(column) -> str:
+    return column.period_label if column.breakdown_label == "Triệu đồng" else \
+        f"{column.period_label} - {column.breakdown_label}"
+
+
+SHORT = {"213": "TP. Bắc Giang", "219": "Lục Ngạn", "218": "Lục Nam", "215": "Yên Thế"}
+INTERNAL_CODE = re.compile(r"\b(B0\d\.\w+|PL0\d|bacgiang-2024|hotline_111|[a-z]+_[a-z0-9_]+)\b")
+
+
+def test_province_total_is_the_sum_over_both_forms(client, login_as, forms, returns):
     login_as("staff")
     response = client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF})
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert "attachment" in response.headers["Content-Disposition"]
     assert "bang-tong-hop-bacgiang-2024-20240520-0000.xlsx" in response.headers["Content-Disposition"]
-    sheets = read(response.data)
-    names = {"213": "Thành phố Bắc Giang", "219": "Huyện Lục Ngạn", "218": "Huyện Lục Nam", "215": "Huyện Yên Thế"}
-    checked = 0
-    for form_code, units in (("PL03", ["213", "219"]), ("PL02", ["218"])):
-        form = forms[form_code]
-        for sheet in form.sheets:
-            frame = sheets[f"{form_code} {sheet.name}"].set_index("Mã chỉ tiêu")
-            for row, column, _ in sheet.input_cells():
-                key = (sheet.code, row.code, column.period, column.breakdown)
-                expected = sum(returns[u][key] for u in units)
-                assert frame.loc[row.indicator, header(column, "Tổng cộng")] == pytest.approx(expected), key
-                for unit in units:
-                    assert frame.loc[row.indicator, header(column, names[unit])] == pytest.approx(returns[unit][key])
-                # 215's figures were returned for correction: its column stays empty.
-                if form_code == "PL03":
-                    assert pd.isna(frame.loc[row.indicator, header(column, names["215"])])
-                checked += 1
-    assert checked > 500
+    wb = book(response.data)
+    pl03, pl02 = forms["PL03"], forms["PL02"]
+    checked = shared = 0
+    for sheet in pl03.sheets:
+        if sheet.code == "B07":
+            continue  # units as rows: checked below
+        table = biểu_values(wb[sheet.name])
+        for row, column, _ in sheet.input_cells():
+            key = (sheet.code, row.code, column.period, column.breakdown)
+            line = line_of(table, column, sheet, row)
+            units = ["213", "219"]
+            try:
+                pl02_row = pl02.sheet(sheet.code).row(row.code)
+            except KeyError:
+                pl02_row = None
+            if pl02_row is not None and pl02_row.total_key == row.total_key and column.breakdown in pl02_row.breakdowns:
+                units.append("218")  # Lục Nam reports the same indicator on Phụ lục 02
+                shared += 1
+            assert line["Toàn tỉnh"] == pytest.approx(sum(returns[u][key] for u in units)), key
+            for unit in ("213", "219"):
+                assert line[SHORT[unit]] == pytest.approx(returns[unit][key])
+            # 215's figures were returned for correction: its cell stays empty.
+            assert line[SHORT["215"]] is None
+            checked += 1
+    assert checked > 400 and shared > 300
+    # Lục Nam's own figures stand in its column, and "x" where its form lacks the indicator.
+    b06 = biểu_values(wb["Biểu 06"])
+    assert "Lục Nam" not in next(iter(b06.values()))  # Biểu 06 is not on Phụ lục 02
+    b04 = biểu_values(wb["Biểu 04"])
+    drowning = pl03.sheet("B04").row("comm_events")
+    line = line_of(b04, pl03.sheet("B04").column("base_total"), pl03.sheet("B04"), drowning)
+    assert line["Lục Nam"] == "x" and line["Toàn tỉnh"] == pytest.approx(
+        returns["213"][("B04", "comm_events", "base", "total")] + returns["219"][("B04", "comm_events", "base", "total")])
     # A percentage is recomputed from the totals, not summed.
-    b06 = sheets["PL03 Biểu 06"].set_index("Mã chỉ tiêu")
+    pct = line_of(b06, pl03.sheet("B06").column("base_female_pct"), pl03.sheet("B06"),
+                  pl03.sheet("B06").row("party_committee"))
     total = sum(returns[u][("B06", "party_committee", "base", "total")] for u in ("213", "219"))
     female = sum(returns[u][("B06", "party_committee", "base", "female")] for u in ("213", "219"))
-    assert b06.loc["B06.party_committee", "Năm 2023 · Tỷ lệ nữ (%) · Tổng cộng"] == pytest.approx(female / total * 100)
-    # Exempt Hiệp Hòa has no column anywhere.
-    assert not any("Hiệp Hòa" in str(c) for c in sheets["PL03 Biểu 01"].columns)
+    assert pct["Toàn tỉnh"] == pytest.approx(female / total * 100)
+    # Biểu 07 (kinh phí) has units as rows and a "Toàn tỉnh" line over both forms.
+    b07 = units_rows(wb["Biểu 07"])
+    head = f"Năm 2023 | {pl03.sheet('B07').row('total').label} (Triệu đồng)"
+    assert b07["Toàn tỉnh"][head] == pytest.approx(sum(returns[u][("B07", "total", "base", "total")]
+                                                      for u in ("213", "219", "218")))
+    assert b07["Huyện Lục Nam"][head] == pytest.approx(returns["218"][("B07", "total", "base", "total")])
+    # Exempt Hiệp Hòa appears on no Biểu.
+    assert not any("Hiệp Hòa" in str(c.value) for ws in wb.worksheets[1:-1] for r in ws.iter_rows() for c in r)
 
 
-def test_missing_and_issues_sheets(client, login_as, returns):
+def test_no_cell_shows_an_internal_code(client, login_as, returns):
+    login_as("staff")
+    wb = book(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data)
+    seen = 0
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    seen += 1
+                    assert not INTERNAL_CODE.search(cell.value), (ws.title, cell.coordinate, cell.value)
+                    assert cell.value != "'-", (ws.title, cell.coordinate)
+    assert seen > 500
+
+
+def test_every_sheet_prints_a4_landscape_fitted_with_headers_and_page_numbers(client, login_as, returns):
+    login_as("staff")
+    wb = book(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data)
+    assert wb.sheetnames[0] == "Thông tin" and wb.sheetnames[-1] == "Lỗi và cảnh báo"
+    assert [n for n in wb.sheetnames[1:-1]] == [f"Biểu 0{i}" for i in range(1, 8)]
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert int(ws.page_setup.paperSize) == 9, ws.title  # A4
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0, ws.title
+        assert ws.print_title_rows, ws.title
+        assert "Trang &P/&N" in (ws.oddFooter.right.text or ""), ws.title
+    # Vietnamese number formats, bordered cells, wrapped labels.
+    b01 = wb["Biểu 01"]
+    numbers = [c for r in b01.iter_rows() for c in r if isinstance(c.value, (int, float))]
+    assert numbers and all(c.number_format.startswith("[$-42A]#,##0") for c in numbers)
+    assert all(c.border.left.style == "thin" for c in numbers)
+    labels = [c for c in b01["B"] if isinstance(c.value, str) and c.row > 6]
+    assert labels and all(c.alignment.wrap_text for c in labels)
+
+
+def test_first_sheet_lists_versions_used_and_missing_units(client, login_as, returns):
     login_as("admin")
-    sheets = read(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data)
-    missing = sheets[MISSING_SHEET]
-    assert sorted(missing["Mã đơn vị"].astype(str)) == ["215", "216", "217", "219", "220", "221", "222"]
-    row_215 = missing[missing["Mã đơn vị"].astype(str) == "215"].iloc[0]
-    assert row_215["Tình trạng"] == "Chưa đầy đủ" and row_215["Ý kiến của Sở"] == "Trả lại để chỉnh sửa: -Sai biểu 02"
-    issues = sheets["Lỗi và cảnh báo"]
-    assert list(issues["Mức độ"]) == ["Lỗi", "Cảnh báo"]
-    assert list(issues["Phiên bản"]) == [2, 2]
-    assert issues.iloc[0]["Nội dung"] == "'@Tổng số trẻ em phải bằng Nam + Nữ"
-    units = sheets["Đơn vị"].set_index("Mã đơn vị")
-    assert units.loc[213, "Phiên bản được tổng hợp"] == 2 and units.loc[219, "Phiên bản được tổng hợp"] == 1
-    assert "20/05/2024 00:00" in sheets["Thông tin"].to_string()
+    wb = book(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data)
+    rows = [[c for c in r] for r in wb["Thông tin"].iter_rows(values_only=True)]
+    text = "\n".join(" | ".join(str(c) for c in r if c is not None) for r in rows)
+    assert "SỞ LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI TỈNH BẮC GIANG" in text and "BẢNG TỔNG HỢP SỐ LIỆU BÁO CÁO" in text
+    assert "Kế hoạch số …/KH-SLĐTBXH" in text
+    assert "Số liệu tính đến 20/05/2024 00:00" in text
+    assert "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)" in text
+    assert "Toàn tỉnh" in text and "tính lại từ các tổng" in text
+    missing_at = next(i for i, r in enumerate(rows) if r[0] == "III. ĐƠN VỊ CHƯA CÓ BÁO CÁO ĐẦY ĐỦ")
+    by_unit = {r[1]: r for r in rows[:missing_at] if r[0] and str(r[0]).isdigit() and r[1]}
+    assert by_unit["Thành phố Bắc Giang"][4] == "Lần 2" and by_unit["Huyện Lục Ngạn"][4] == "Lần 1"
+    assert "Lần gửi mới nhất (lần 2) chưa được tổng hợp" in by_unit["Huyện Lục Ngạn"][7]
+    assert by_unit["Huyện Hiệp Hòa"][2] == "Miễn báo cáo"
+    missing = {r[1]: r for r in rows[missing_at + 2:] if r[1]}
+    assert sorted(missing) == sorted(["Huyện Yên Thế", "Huyện Tân Yên", "Huyện Lạng Giang", "Huyện Lục Ngạn",
+                                      "Huyện Sơn Động", "Huyện Yên Dũng", "Thị xã Việt Yên"])
+    assert missing["Huyện Yên Thế"][7] == "Trả lại để chỉnh sửa: -Sai biểu 02"
 
 
-def test_formula_like_text_is_neutralised(client, login_as, returns):
+def test_issues_sheet_speaks_in_labels(client, login_as, returns):
+    login_as("admin")
+    ws = book(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data)["Lỗi và cảnh báo"]
+    rows = [r for r in ws.iter_rows(values_only=True) if r[0] and str(r[0]).isdigit()]
+    assert [r[3] for r in rows] == ["Lỗi", "Cảnh báo"]
+    assert [r[2] for r in rows] == ["Lần 2", "Lần 2"]
+    assert rows[0][1] == "Huyện Lục Ngạn" and rows[0][4] == "Biểu 01" and rows[0][5] == "E8"
+    assert rows[0][6] == "Tổng số trẻ em (dưới 16 tuổi)"
+    assert rows[0][7] == "'@Tổng số trẻ em phải bằng Nam + Nữ"
+
+
+def test_formula_like_text_is_text_never_a_formula(client, login_as, returns):
     login_as("staff")
     content = client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data
     workbook = openpyxl.load_workbook(io.BytesIO(content))
@@ -158,13 +280,13 @@ def test_formula_like_text_is_neutralised(client, login_as, returns):
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
-                if isinstance(cell.value, str) and "HYPERLINK" in cell.value:
+                if isinstance(cell.value, str) and cell.value.lstrip("'").startswith("@Tổng"):
                     seen.append(cell.value)
-    assert seen == ["'" + EVIL]
+    assert seen == ["'@Tổng số trẻ em phải bằng Nam + Nữ"]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("=1+1", "'=1+1"), ("+84 912", "'+84 912"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("=1+1", "'=1+1"), ("+84 912", "'+84 912"), ("-5", "-5"), ("- Đã làm", "- Đã làm"), ("@SUM(A1)", "'@SUM(A1)"),
     ("\tx", "'\tx"), ("\rx", "'\rx"), ("Bình thường", "Bình thường"), ("", ""), (12.5, 12.5), (None, None),
 ])
 def test_neutralize(text, expected):
@@ -173,12 +295,13 @@ def test_neutralize(text, expected):
 
 def test_export_is_audited_and_as_of_hides_later_versions(app, client, login_as, returns):
     login_as("staff")
-    early = read(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": "2024-05-06T00:00"}).data)
-    frame = early["PL03 Biểu 01"].set_index("Mã chỉ tiêu")
-    # Only 213 v1 had arrived: its figures, and no column value for 219 yet.
-    assert frame.loc["B01.children", "Năm 2023 · Tổng số · Thành phố Bắc Giang"] == pytest.approx(
-        fake_value("213", 1, ("B01", "children", "base_total")))
-    assert pd.isna(frame.loc["B01.children", "Năm 2023 · Tổng số · Huyện Lục Ngạn"])
+    early = book(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": "2024-05-06T00:00"}).data)
+    children = CHILDREN
+    line = biểu_values(early["Biểu 01"])[("Năm 2023 - Tổng số", children.label, 0)]
+    # Only 213 v1 had arrived: its figures, and no value for 219 yet.
+    assert line["TP. Bắc Giang"] == pytest.approx(fake_value("213", 1, ("B01", "children", "base_total")))
+    assert line["Lục Ngạn"] is None
+    assert line["Toàn tỉnh"] == pytest.approx(fake_value("213", 1, ("B01", "children", "base_total")))
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
         assert len(events) == 1 and events[0].target == PLAN and events[0].detail["via"] == "dashboard"
@@ -190,7 +313,7 @@ def test_api_export(app, client, token_for, returns):
     response = client.get(f"/api/v1/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF},
                           headers={"Authorization": f"Bearer {token_for('staff')}"})
     assert response.status_code == 200
-    assert "PL03 Biểu 07" in read(response.data)
+    assert "Biểu 07" in book(response.data).sheetnames
     unit = client.get(f"/api/v1/plans/{PLAN}/export.xlsx", headers={"Authorization": f"Bearer {token_for('unit', '219')}"})
     assert unit.status_code == 403 and unit.get_json()["error"]["code"] == "forbidden"
     assert client.get(f"/api/v1/plans/{PLAN}/export.xlsx").status_code == 401
@@ -210,9 +333,9 @@ def test_cli_export(app, runner, tmp_path, returns):
     result = runner.invoke(args=["export", PLAN, "--out", str(out), "--as-of", AS_OF])
     assert result.exit_code == 0, result.output
     assert "Đã ghi bảng tổng hợp" in result.output and "20/05/2024 00:00" in result.output
-    frame = read(out.read_bytes())["PL03 Biểu 01"].set_index("Mã chỉ tiêu")
-    assert frame.loc["B01.children", "Năm 2023 · Tổng số · Tổng cộng"] == pytest.approx(
-        returns["213"][("B01", "children", "base", "total")] + returns["219"][("B01", "children", "base", "total")])
+    line = biểu_values(book(out.read_bytes())["Biểu 01"])[("Năm 2023 - Tổng số", CHILDREN.label, 0)]
+    assert line["Toàn tỉnh"] == pytest.approx(sum(returns[u][("B01", "children", "base", "total")]
+                                                  for u in ("213", "219", "218")))
     bad = runner.invoke(args=["export", PLAN, "--out", str(out), "--as-of", "2024-05-10"])
     assert bad.exit_code != 0 and "không hợp lệ" in bad.output
     missing = runner.invoke(args=["export", "khong-co", "--out", str(out)])
@@ -236,16 +359,28 @@ def test_build_workbook_from_plain_values(forms):
     )
     issues = (ExportIssue("213", 1, "warning", "Biểu 01", "E8", "B01.children", "=cmd|' /C calc'!A0"),)
     workbook = build_workbook(ExportInput(PLAN, "Kế hoạch", DEADLINE, at, units, values, issues), forms)
-    assert workbook.sheet_names[:3] == ("Thông tin", "Đơn vị", "PL03 Biểu 01")
-    assert not any(name.startswith("PL02") for name in workbook.sheet_names)
-    sheets = read(workbook.content)
-    frame = sheets["PL03 Biểu 01"].set_index("Mã chỉ tiêu")
-    assert frame.loc["B01.children", "Năm 2023 · Tổng số · Tổng cộng"] == 120
-    assert frame.loc["B01.children", "Năm 2023 · Nam · Tổng cộng"] == 60
-    assert pd.isna(frame.loc["B01.children", "Năm 2023 · Nữ · Tổng cộng"])
-    assert not (sheets["PL03 Biểu 01"] == 999).any().any()
-    assert list(sheets[MISSING_SHEET]["Mã đơn vị"].astype(str)) == ["216"]
-    assert sheets["Lỗi và cảnh báo"].iloc[0]["Nội dung"] == "'=cmd|' /C calc'!A0"
+    assert workbook.sheet_names[:2] == ("Thông tin", "Biểu 01") and workbook.sheet_names[-1] == "Lỗi và cảnh báo"
+    wb = book(workbook.content)
+    table = biểu_values(wb["Biểu 01"])
+    assert table[("Năm 2023 - Tổng số", CHILDREN.label, 0)]["Toàn tỉnh"] == 120
+    assert table[("Năm 2023 - Nam", CHILDREN.label, 0)]["Toàn tỉnh"] == 60
+    assert table[("Năm 2023 - Nữ", CHILDREN.label, 0)]["Toàn tỉnh"] is None
+    assert not any(c.value == 999 for r in wb["Biểu 01"].iter_rows() for c in r)
+    issue_rows = [r for r in wb["Lỗi và cảnh báo"].iter_rows(values_only=True) if r[0] == "1"]
+    assert issue_rows[0][7] == "'=cmd|' /C calc'!A0"
+
+
+def test_layout_is_chosen_from_the_shape_of_each_biểu(forms):
+    from tracker.export import choose_layout, merge_sheets
+
+    merged = {s.code: s for s in merge_sheets([forms["PL03"], forms["PL02"]])}
+    assert choose_layout(merged["B07"], 9) == "units_as_rows"  # 12 figures a unit
+    assert choose_layout(merged["B01"], 9) == "indicators_as_rows"
+    assert choose_layout(merged["B01"], 705) == "units_as_rows"  # too many units side by side
+    # Biểu 04: Phụ lục 02's eleven lines, and Phụ lục 03's drowning-campaign line (its own key) beside them.
+    keys = [line.key for line in merged["B04"].rows if not line.is_group]
+    assert "B04.comm_events" in keys and "B04.comm_events_drowning" in keys and len(keys) == 12
+    assert set(merged["B04"].sheets) == {"PL02", "PL03"} and set(merged["B06"].sheets) == {"PL03"}
 
 
 def test_round_trip_real_uploads_then_export(app, client, login_as, token_for):
@@ -265,7 +400,7 @@ def test_round_trip_real_uploads_then_export(app, client, login_as, token_for):
             data={"file": (io.BytesIO(data), "bao-cao.xlsx")}, content_type="multipart/form-data")
         assert upload.status_code == 201, upload.get_data(as_text=True)[:500]
         assert upload.get_json()["complete"] is True, upload.get_json()
-    sheets = read(client.get(f"/plans/{PLAN}/export.xlsx").data)
+    wb = book(client.get(f"/plans/{PLAN}/export.xlsx").data)
     with app.app_context():
         stored = db.session.execute(select(ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period,
                                            ReturnValue.breakdown, ReturnValue.value)
@@ -275,11 +410,17 @@ def test_round_trip_real_uploads_then_export(app, client, login_as, token_for):
         sums[(sheet, indicator, period, breakdown)] = sums.get((sheet, indicator, period, breakdown), 0) + value
     checked = 0
     for sheet in form.sheets:
-        frame = sheets[f"PL03 {sheet.name}"].set_index("Mã chỉ tiêu")
+        if sheet.code == "B07":
+            rows = units_rows(wb["Biểu 07"])
+            for row, column, _ in sheet.input_cells():
+                head = f"{column.period_label} | {row.label} ({row.unit})"
+                assert rows["Toàn tỉnh"][head] == pytest.approx(
+                    sums[(sheet.code, row.indicator, column.period, column.breakdown)])
+                checked += 1
+            continue
+        table = biểu_values(wb[sheet.name])
         for row, column, _ in sheet.input_cells():
             expected = sums[(sheet.code, row.indicator, column.period, column.breakdown)]
-            assert frame.loc[row.indicator, header(column, "Tổng cộng")] == pytest.approx(expected)
+            assert line_of(table, column, sheet, row)["Toàn tỉnh"] == pytest.approx(expected)
             checked += 1
     assert checked == len(form.input_keys())
-    narrative = sheets["PL03 Đề cương"].set_index("Mục")
-    assert narrative.loc["I", "Huyện Lục Ngạn"] == "'- Đã triển khai đầy đủ"

@@ -409,10 +409,18 @@ class Row:
     computed: Expr | None = None
     number: NumberKind = "integer"
     note: str = ""
+    # The indicator's name across forms (key = "..." in the definition): the consolidated export adds up
+    # rows of different forms that share it. Empty means the indicator code itself.
+    shared_key: str = ""
 
     @property
     def indicator(self) -> str:
         return f"{self.sheet}.{self.code}" if self.code else ""
+
+    @property
+    def total_key(self) -> str:
+        """Return the key that matches this indicator across forms ("B01.children" unless ``key`` says)."""
+        return self.shared_key or self.indicator
 
     @property
     def breakdowns(self) -> tuple[str, ...]:
@@ -695,13 +703,14 @@ def _offset_of(text: str, needle: str, after: int = 0) -> int:
 
 
 _ROW_KEYS = {"code", "label", "unit", "kind", "stt", "required", "breakdowns", "number", "note",
-             "computed", "group"}
+             "computed", "group", "key"}
 _SHEET_KEYS = {"code", "name", "title", "column_set", "optional", "rows"}
 _RULE_KEYS = {"id", "severity", "check", "message"}
 _SECTION_KEYS = {"code", "heading", "required", "answer", "hint"}
 _TOP_KEYS = {"code", "name", "version", "title", "description", "decree09", "checks", "periods",
              "column_sets", "sheets", "narrative", "rules"}
 _CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHARED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _require(table: Mapping[str, Any], key: str, kind: type, where: str, *needles: str) -> Any:
@@ -961,8 +970,12 @@ class _Builder:
                         derived.append(bd.key)
         inputs, computed = (ordered, tuple(derived)) if expr is None else ((), ordered)
         stt = str(item.get("stt", counter + 1))
+        shared_key = item.get("key", "")
+        if not isinstance(shared_key, str) or (shared_key and not _SHARED_KEY.match(shared_key)):
+            raise _Problem(f"{where}: key (mã dùng chung khi tổng hợp) phải có dạng BIỂU.mã, ví dụ "
+                           "\"B04.comm_events\"", needle, after=row_offset)
         return Row(sheet_code, row_code, label, unit, kind, required, stt, excel_row, False,
-                   inputs, computed, formula, expr, number, str(item.get("note", "")))
+                   inputs, computed, formula, expr, number, str(item.get("note", "")), shared_key)
 
     def narrative(self) -> Narrative:
         table = self.data.get("narrative")

@@ -1,4 +1,4 @@
-"""The consolidated workbook (bảng tổng hợp) of a plan, built with pandas from the units' parsed values.
+"""The consolidated workbook (bảng tổng hợp) of a plan, as the department hands it up, written with XlsxWriter.
 
 Two layers, kept apart so the workbook can be tested without a database:
 
@@ -7,18 +7,25 @@ Two layers, kept apart so the workbook can be tested without a database:
 - ``standings.collect_export_input(plan, as_of)`` is the one read-only query set that gathers those values for a
   whole plan (like ``standings.plan_standings``: a fixed number of queries, never one per unit).
 
-What goes in the workbook:
+What goes in the workbook, every sheet set for A4 landscape, fitted to the page width, its header rows
+repeated on every page and "Trang x/y" in the footer:
 
-- one sheet per (form, Biểu), e.g. "PL03 Biểu 01": a row per indicator as on the form, and for every
-  period × breakdown column of the form one column per unit assigned that form, then a "Tổng cộng"
-  column. Input cells total by plain sums; computed cells (percentages, ratios) are recomputed from the
-  totals with the form's own formula, because a sum of percentages means nothing;
-- a unit's figures come from its LATEST COMPLETE version received by ``as_of``; a version staff
-  returned for correction is skipped, since the department has rejected its figures;
-- "Đơn vị": every unit's standing and which version fed the figures; "Chưa có báo cáo đầy đủ": the
-  required units without a complete return; "Lỗi và cảnh báo": every issue of each unit's latest version;
-- text cells beginning with ``= + - @`` (or a tab or carriage return) are prefixed with ``'`` so that a
-  spreadsheet shows them as text instead of running them as formulas.
+- «Thông tin»: the title block (the department, the plan's title and document number, "Số liệu tính đến"),
+  how the figures were put together, the version of each unit that was used (lần gửi, receipt, the
+  department's review) and the units without a complete return;
+- one sheet per Biểu (matched across forms by sheet code): the rows of every form that has the Biểu, an
+  indicator of two forms on one line when they share its ``total_key``; a "Toàn tỉnh" figure over every unit
+  that reported the indicator, whichever form it reported on. Input cells total by plain sums; computed
+  cells (percentages, ratios) are recomputed from the totals with the form's own formula. The layout is
+  chosen per Biểu from its shape (``choose_layout``): indicators as rows and the units side by side, one
+  block per period and breakdown, when the units fit across the page; units as rows otherwise;
+- «Lỗi và cảnh báo»: the open issues of each unit's latest version, with sheet and indicator labels.
+
+No internal code (indicator, form, plan or unit code) is printed: labels only. Text is written as text
+(XlsxWriter's ``write_string``: never a formula); text supplied by units that starts with ``= + @`` (or a
+tab or carriage return) is still prefixed with ``'`` so that a copy pasted elsewhere cannot run it.
+Numbers carry Vietnamese formats (``[$-42A]#,##0``): LibreOffice prints 2.895,75 whatever its own locale,
+Excel shows the separators of the reader's Windows settings (Vietnamese ones on the department's machines).
 """
 from __future__ import annotations
 
@@ -28,23 +35,37 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-import pandas as pd
+import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
-from .catalog import CellKey, Form, Sheet
+from .catalog import CellKey, Column, Form, Row, Sheet
 from .compliance import ReviewState, Status
 from .rules import evaluate_expression
 from .timeutil import fmt_datetime, local
+from .wording import deadline_wording
 
-TOTAL_LABEL = "Tổng cộng"
+TOTAL_LABEL = "Toàn tỉnh"
 INFO_SHEET = "Thông tin"
-UNITS_SHEET = "Đơn vị"
-MISSING_SHEET = "Chưa có báo cáo đầy đủ"
 ISSUES_SHEET = "Lỗi và cảnh báo"
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NARRATIVE_SHEETS = {"narrative", "đề cương"}
+NOT_APPLICABLE = "x"  # the statistical convention: the indicator is not on that unit's form
+_FORMULA_STARTS = ("=", "+", "@", "\t", "\r")
 _SEVERITY_LABELS = {"error": "Lỗi", "warning": "Cảnh báo"}
+_FONT = "Times New Roman"
+# Width units of the page: A4 landscape with these margins holds about 150 of XlsxWriter's width units at 100%.
+_PAGE_WIDTH = 150.0
+_LABEL_WIDTH = 42.0
+_UNIT_WIDTH = 9.0
+_TOTAL_WIDTH = 10.5
+_MAX_UNIT_COLUMNS = 12  # beyond this many units side by side the print shrinks below 9 pt
+_MAX_VALUE_COLUMNS_AS_ROWS = 16  # a Biểu with at most this many cells per unit reads best with units as rows
+_FOOTER = '&L&"Times New Roman"&8Bảng tổng hợp - &A&R&"Times New Roman"&9Trang &P/&N'
+_INT_FORMAT = "[$-42A]#,##0"
+_DEC_FORMAT = "[$-42A]#,##0.00"
+_RATIO_FORMAT = "[$-42A]#,##0.0"
+
+Layout = Literal["indicators_as_rows", "units_as_rows"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +116,11 @@ class ExportIssue:
 
 @dataclass(frozen=True)
 class ExportInput:
-    """Everything the workbook shows, as plain values."""
+    """Everything the workbook shows, as plain values.
+
+    ``plan_document`` is the plan's document line ("Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024"), ``issuer``
+    the department that issued it.
+    """
 
     plan_code: str
     plan_title: str
@@ -104,6 +129,8 @@ class ExportInput:
     units: tuple[ExportUnit, ...]
     values: tuple[ExportValue, ...] = ()
     issues: tuple[ExportIssue, ...] = ()
+    issuer: str = ""
+    plan_document: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,7 +145,8 @@ class ConsolidatedWorkbook:
 def neutralize(value: Any) -> Any:
     """Return ``value`` with ``'`` put in front when it is text a spreadsheet would run as a formula.
 
-    Non-text values come back unchanged.
+    A leading "-" is left alone: it starts the officers' bullet lists and the forms' own STT, and a
+    string cell never runs as a formula anyway. Non-text values come back unchanged.
     """
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
@@ -131,27 +159,187 @@ def export_filename(plan_code: str, as_of: datetime) -> str:
     return f"bang-tong-hop-{safe}-{local(as_of):%Y%m%d-%H%M}.xlsx"
 
 
-def sheet_title(form_code: str, sheet: Sheet) -> str:
-    """Return the workbook sheet name of one Biểu of one form, e.g. "PL03 Biểu 01" (at most 31 characters)."""
-    return f"{form_code} {sheet.name}"[:31]
+def short_unit_name(name: str) -> str:
+    """Return the name a column header prints: "TP. Bắc Giang", "TX. Việt Yên", "Lục Ngạn"."""
+    for prefix, short in (("Thành phố ", "TP. "), ("Thị xã ", "TX. "), ("Huyện ", ""), ("Quận ", "Q. "),
+                          ("Thị trấn ", "TT. "), ("Phường ", "P. "), ("Xã ", "")):
+        if name.startswith(prefix):
+            return short + name[len(prefix):]
+    return name
 
 
 # ---------------------------------------------------------------------------------------------
-# Pure building
+# The Biểu of several forms, merged
 
 
-class _FormIndex:
+@dataclass(frozen=True)
+class MergedRow:
+    """One line of a merged Biểu: a group heading, or an indicator with the rows of each form that has it."""
+
+    key: str  # total_key of an indicator; "" for a group heading
+    label: str
+    unit: str
+    stt: str
+    rows: Mapping[str, Row]  # form code -> that form's row (empty for a group heading)
+
+    @property
+    def is_group(self) -> bool:
+        return not self.key
+
+    @property
+    def first(self) -> Row:
+        return next(iter(self.rows.values()))
+
+    def has(self, column: Column) -> bool:
+        return any(column.breakdown in row.breakdowns for row in self.rows.values())
+
+
+@dataclass(frozen=True)
+class MergedSheet:
+    """One Biểu across forms: its title, columns (from the first form that has it) and merged rows."""
+
+    code: str
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[MergedRow, ...]
+    sheets: Mapping[str, Sheet]  # form code -> that form's sheet
+
+    @property
+    def decimal(self) -> bool:
+        return any(s.column_set.number == "decimal" for s in self.sheets.values())
+
+    def value_columns(self) -> list[tuple[MergedRow, Column]]:
+        """Return the (row, column) pairs that hold a figure, in period, row, breakdown order."""
+        return [(row, column) for column in self.columns for row in self.rows
+                if not row.is_group and row.has(column)]
+
+
+def merge_sheets(forms: Sequence[Form]) -> list[MergedSheet]:
+    """Return the Biểu of ``forms`` merged by sheet code, in the order the forms list them.
+
+    Rows of the same ``total_key`` become one line; a row only one form has is placed after the line
+    it follows on its own form. Columns come from the first form with the Biểu: forms that share a
+    Biểu code share its column set (the shipped forms do; ``check-forms`` keeps it so).
+    """
+    order: list[str] = []
+    by_code: dict[str, list[tuple[Form, Sheet]]] = defaultdict(list)
+    for form in forms:
+        for sheet in form.sheets:
+            if sheet.code not in by_code:
+                order.append(sheet.code)
+            by_code[sheet.code].append((form, sheet))
+    merged: list[MergedSheet] = []
+    for code in order:
+        entries = by_code[code]
+        # The form with the most lines leads: the others' extra lines slot in after their predecessor.
+        entries.sort(key=lambda e: -len(e[1].rows))
+        lines: list[dict[str, Any]] = []
+        position: dict[str, int] = {}
+        for form, sheet in entries:
+            previous = -1
+            for row in sheet.rows:
+                key = f"group:{row.label}" if row.is_group else row.total_key
+                if key in position:
+                    if not row.is_group:
+                        lines[position[key]]["rows"][form.code] = row
+                    previous = position[key]
+                    continue
+                line = {"key": "" if row.is_group else key, "label": row.label, "unit": row.unit, "stt": row.stt,
+                        "rows": {} if row.is_group else {form.code: row}}
+                lines.insert(previous + 1, line)
+                position = {k: (i + 1 if i > previous else i) for k, i in position.items()}
+                position[key] = previous + 1
+                previous += 1
+        first_form, first_sheet = entries[0]
+        merged.append(MergedSheet(code, first_sheet.name, first_sheet.title, first_sheet.columns,
+                                  tuple(MergedRow(l["key"], l["label"], l["unit"], l["stt"], l["rows"]) for l in lines),
+                                  {form.code: sheet for form, sheet in entries}))
+    return merged
+
+
+def choose_layout(sheet: MergedSheet, unit_count: int) -> Layout:
+    """Return how a Biểu prints: units as rows when a unit has few figures on it (Biểu 07's kinh phí), or
+    when there are too many units to stand side by side; indicators as rows otherwise."""
+    if len(sheet.value_columns()) <= _MAX_VALUE_COLUMNS_AS_ROWS or unit_count > _MAX_UNIT_COLUMNS:
+        return "units_as_rows"
+    return "indicators_as_rows"
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures: each unit's values, and the province-wide totals
+
+
+class _Figures:
+    """Each unit's numbers keyed by (total_key, column key), and the "Toàn tỉnh" totals."""
+
+    def __init__(self, forms: Mapping[str, Form], units: Sequence[ExportUnit], values: Sequence[ExportValue]):
+        self.forms = forms
+        self.form_of = {u.code: u.form_code for u in units}
+        self.numbers: dict[str, dict[CellKey, float]] = defaultdict(dict)  # unit -> its form's cell keys
+        lookups = {code: _FormLookup(form) for code, form in forms.items()}
+        for value in values:
+            form_code = self.form_of.get(value.unit_code)
+            lookup = lookups.get(form_code or "")
+            if lookup is None or value.value is None or math.isnan(value.value):
+                continue
+            key = lookup.cell_key(value)
+            if key is not None:
+                self.numbers[value.unit_code][key] = float(value.value)
+        sums: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for unit_code, cells in self.numbers.items():
+            form = forms[self.form_of[unit_code] or ""]
+            for (sheet_code, row_code, column_key), number in cells.items():
+                row = form.sheet(sheet_code).row(row_code)
+                if row.computed is None and column_key in _input_columns(form.sheet(sheet_code), row):
+                    sums[(row.total_key, column_key)].append(number)
+        self.totals = {key: math.fsum(numbers) for key, numbers in sums.items()}
+        self._by_form: dict[str, dict[CellKey, float]] = {}
+
+    def unit_value(self, unit: ExportUnit, line: MergedRow, column: Column) -> float | str | None:
+        """Return the unit's figure, ``NOT_APPLICABLE`` when its form lacks the cell, None when missing."""
+        row = line.rows.get(unit.form_code or "")
+        if row is None or column.breakdown not in row.breakdowns:
+            return NOT_APPLICABLE
+        form = self.forms[unit.form_code or ""]
+        key = (row.sheet, row.code, column.key)
+        cells = self.numbers.get(unit.code, {})
+        if key in cells:
+            return cells[key]
+        expr = _expression(form, key)
+        return None if expr is None else evaluate_expression(expr, cells)
+
+    def total(self, line: MergedRow, column: Column) -> float | None:
+        """Return the province-wide figure: a sum, or the form's formula applied to the sums."""
+        for form_code, row in line.rows.items():
+            if column.breakdown not in row.breakdowns:
+                continue
+            form = self.forms[form_code]
+            expr = _expression(form, (row.sheet, row.code, column.key))
+            if expr is None:
+                return self.totals.get((row.total_key, column.key))
+            return evaluate_expression(expr, self._form_totals(form))
+        return None
+
+    def _form_totals(self, form: Form) -> dict[CellKey, float]:
+        """Return the province-wide sums keyed by ``form``'s own cells, for its formulas to read."""
+        cached = self._by_form.get(form.code)
+        if cached is None:
+            cached = self._by_form[form.code] = {
+                (s.code, r.code, c.key): self.totals[(r.total_key, c.key)]
+                for s in form.sheets for r in s.data_rows for c in s.columns if (r.total_key, c.key) in self.totals}
+        return cached
+
+
+class _FormLookup:
     """Maps stored (sheet, indicator, period, breakdown) spellings onto a form's cell keys."""
 
     def __init__(self, form: Form) -> None:
-        self.form = form
         self.sheets: dict[str, Sheet] = {}
         for sheet in form.sheets:
             self.sheets[sheet.code.casefold()] = sheet
             self.sheets[sheet.name.casefold()] = sheet
         self.columns = {(sheet.code, c.period, c.breakdown): c.key for sheet in form.sheets for c in sheet.columns}
-        self.narrative_names = _NARRATIVE_SHEETS | {form.narrative.name.casefold()}
-        self.computed = {cell.key: cell.expr for cell in form.computed}
 
     def cell_key(self, value: ExportValue) -> CellKey | None:
         sheet = self.sheets.get(value.sheet.casefold())
@@ -166,86 +354,364 @@ class _FormIndex:
             return None
         return sheet.code, row_code, column
 
-    def narrative_code(self, value: ExportValue) -> str | None:
-        if value.sheet.casefold() not in self.narrative_names:
-            return None
-        code = value.indicator
-        for prefix in ("narrative.", f"{self.form.narrative.name}."):
-            if code.startswith(prefix):
-                code = code[len(prefix):]
-        return code
+
+_EXPRESSIONS: dict[int, dict[CellKey, Any]] = {}
 
 
-def _number(value: float | None) -> float | int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    # Counts read back as floats; whole numbers show as integers in the workbook.
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+def _expression(form: Form, key: CellKey) -> Any:
+    table = _EXPRESSIONS.get(id(form))
+    if table is None:
+        table = _EXPRESSIONS[id(form)] = {cell.key: cell.expr for cell in form.computed}
+    return table.get(key)
 
 
-def _form_tables(form: Form, units: Sequence[ExportUnit],
-                 values: Sequence[ExportValue]) -> dict[str, pd.DataFrame]:
-    index = _FormIndex(form)
-    numbers: dict[str, dict[CellKey, float]] = defaultdict(dict)
-    texts: dict[str, dict[CellKey, str]] = defaultdict(dict)
-    narrative: dict[str, dict[str, str]] = defaultdict(dict)
-    for value in values:
-        key = index.cell_key(value)
-        if key is not None:
-            if value.value is not None and not math.isnan(value.value):
-                numbers[value.unit_code][key] = float(value.value)
-            elif value.text:
-                texts[value.unit_code][key] = value.text
-            continue
-        code = index.narrative_code(value)
-        if code is not None and value.text:
-            narrative[value.unit_code][code] = value.text
+def _input_columns(sheet: Sheet, row: Row) -> set[str]:
+    return {c.key for c in sheet.columns if c.breakdown in row.input_breakdowns}
 
-    totals: dict[CellKey, float] = {}
-    for sheet in form.sheets:
-        for row, column, _ in sheet.input_cells():
-            key = (sheet.code, row.code, column.key)
-            present = [numbers[u.code][key] for u in units if key in numbers[u.code]]
-            if present:
-                totals[key] = math.fsum(present)
 
-    tables: dict[str, pd.DataFrame] = {}
-    for sheet in form.sheets:
-        headers = ["STT", "Mã chỉ tiêu", "Chỉ tiêu", "ĐVT"]
-        layout: list[tuple[str, str | None]] = []  # (column key, unit code or None for the total)
-        for column in sheet.columns:
-            for unit in units:
-                headers.append(f"{column.period_label} · {column.breakdown_label} · {unit.name}")
-                layout.append((column.key, unit.code))
-            headers.append(f"{column.period_label} · {column.breakdown_label} · {TOTAL_LABEL}")
-            layout.append((column.key, None))
-        records: list[list[Any]] = []
-        for row in sheet.rows:
-            record: list[Any] = [row.stt, row.indicator, row.label, row.unit]
-            for column_key, unit_code in layout:
-                key = (sheet.code, row.code, column_key)
-                if row.is_group or not sheet.has_cell(row.code, column_key):
-                    record.append(None)
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+class _Styles:
+    """The workbook's cell formats, made once each."""
+
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        base = {"font_name": _FONT, "font_size": 10, "valign": "vcenter"}
+        cell = {**base, "border": 1, "text_wrap": True}
+
+        def add(**extra: Any) -> Any:
+            return book.add_format({**base, **extra})
+
+        self.title = add(bold=True, font_size=14, align="center", text_wrap=True)
+        self.subtitle = add(bold=True, font_size=12, align="center", text_wrap=True)
+        self.note = add(italic=True, font_size=10, align="center", text_wrap=True)
+        self.org = add(bold=True, font_size=11, align="center", text_wrap=True)
+        self.heading = add(bold=True, font_size=11)
+        self.text = add(text_wrap=True, valign="top")
+        self.header = book.add_format({**cell, "bold": True, "align": "center", "bg_color": "#DDEBF7"})
+        self.band = book.add_format({**cell, "bold": True, "bg_color": "#F2F2F2"})
+        self.group = book.add_format({**cell, "bold": True})
+        self.group_center = book.add_format({**cell, "bold": True, "align": "center"})
+        self.label = book.add_format(cell)
+        self.center = book.add_format({**cell, "align": "center"})
+        self.na = book.add_format({**cell, "align": "center", "font_color": "#7F7F7F"})
+        self.numbers = {kind: book.add_format({**cell, "num_format": code, "align": "right"})
+                        for kind, code in (("int", _INT_FORMAT), ("dec", _DEC_FORMAT), ("ratio", _RATIO_FORMAT))}
+        self.totals = {kind: book.add_format({**cell, "num_format": code, "align": "right", "bold": True,
+                                              "bg_color": "#FFF2CC"})
+                       for kind, code in (("int", _INT_FORMAT), ("dec", _DEC_FORMAT), ("ratio", _RATIO_FORMAT))}
+        self.total_label = book.add_format({**cell, "bold": True, "bg_color": "#FFF2CC"})
+        self.error = book.add_format({**cell, "align": "center", "bg_color": "#FFC7CE"})
+        self.warning = book.add_format({**cell, "align": "center", "bg_color": "#FFEB9C"})
+
+
+def _page(ws: Worksheet, header_rows: tuple[int, int] | None) -> None:
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)  # the width of one page, as many pages tall as needed
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    ws.set_footer(_FOOTER)
+    ws.center_horizontally()
+    if header_rows is not None:
+        ws.repeat_rows(*header_rows)
+
+
+def _lines(text: str, width: float) -> int:
+    # Vietnamese diacritics make Times New Roman glyphs about 10% wider than the width unit.
+    return sum(max(1, math.ceil(len(part) * 1.05 / max(width, 1.0))) for part in str(text).split("\n"))
+
+
+def _row_height(ws: Worksheet, row: int, texts: Sequence[tuple[str, float]], line: float = 13.5) -> None:
+    lines = max((_lines(text, width) for text, width in texts if text), default=1)
+    if lines > 1:
+        ws.set_row(row, lines * line + 2)
+
+
+def _kind(line: MergedRow, column: Column) -> str:
+    row = line.first
+    if row.computed is not None or column.computed or row.unit == "%":
+        return "ratio"
+    return "dec" if row.number == "decimal" else "int"
+
+
+def _put_number(ws: Worksheet, row: int, col: int, value: float | str | None, fmt: Any, na: Any) -> None:
+    if value is None:
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, str):
+        ws.write_string(row, col, value, na)
+    else:
+        ws.write_number(row, col, value, fmt)
+
+
+def _title_block(ws: Worksheet, styles: _Styles, data: ExportInput, last_col: int, title: str) -> int:
+    """Write the sheet's title lines; return the next free row."""
+    ws.merge_range(0, 0, 0, last_col, title, styles.title)
+    _row_height(ws, 0, [(title, _PAGE_WIDTH * 0.75)], 18)
+    subtitle = f"{data.plan_title}. Số liệu tính đến {fmt_datetime(data.as_of)} (giờ Việt Nam)."
+    ws.merge_range(1, 0, 1, last_col, subtitle, styles.note)
+    _row_height(ws, 1, [(subtitle, _PAGE_WIDTH * 0.9)])
+    return 3
+
+
+def _write_info(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, forms: Mapping[str, Form]) -> None:
+    ws = book.add_worksheet(INFO_SHEET)
+    widths = (5, 24, 12, 16, 10, 17, 22, 44)
+    for index, width in enumerate(widths):
+        ws.set_column(index, index, width)
+    last = len(widths) - 1
+    issuer = (data.issuer or "").upper()
+    ws.merge_range(0, 0, 0, last, issuer, styles.org)
+    _row_height(ws, 0, [(issuer, sum(widths))], 15)
+    ws.merge_range(2, 0, 2, last, "BẢNG TỔNG HỢP SỐ LIỆU BÁO CÁO", styles.title)
+    ws.merge_range(3, 0, 3, last, data.plan_title, styles.subtitle)
+    _row_height(ws, 3, [(data.plan_title, sum(widths) * 0.8)], 16)
+    row = 4
+    if data.plan_document:
+        line = f"(Theo {data.plan_document}{' của ' + data.issuer if data.issuer else ''})"
+        ws.merge_range(row, 0, row, last, line, styles.note)
+        _row_height(ws, row, [(line, sum(widths))])
+        row += 1
+    as_of = f"Số liệu tính đến {fmt_datetime(data.as_of)} (giờ Việt Nam); hạn nộp báo cáo: {deadline_wording(data.deadline)}."
+    ws.merge_range(row, 0, row, last, as_of, styles.note)
+    row += 2
+
+    used = [u for u in data.units if u.form_code is not None]
+    complete = [u for u in used if u.used_version is not None]
+    form_names = {code: form.name for code, form in forms.items()}
+    method = (
+        f"Tổng hợp từ báo cáo của {len(complete)}/{len(used)} đơn vị phải báo cáo: với mỗi đơn vị, lấy lần gửi "
+        "đầy đủ (không còn lỗi) mới nhất nhận được đến thời điểm trên; lần gửi bị Sở trả lại để chỉnh sửa "
+        "không được tổng hợp.",
+        "Cột «Toàn tỉnh» là tổng của mọi đơn vị có báo cáo chỉ tiêu đó, dù báo cáo theo phụ lục nào; chỉ tiêu "
+        "tỷ lệ (%) và tỷ số được tính lại từ các tổng, không cộng các tỷ lệ.",
+        f"Ô trống: đơn vị chưa có số liệu; «{NOT_APPLICABLE}»: chỉ tiêu không có trong phụ lục của đơn vị.",
+        "Phần báo cáo bằng lời (đề cương) và các ô ghi chú xem trong tệp báo cáo của từng đơn vị trên hệ thống.",
+    )
+    ws.merge_range(row, 0, row, last, "I. CÁCH TỔNG HỢP", styles.heading)
+    row += 1
+    for number, text in enumerate(method, start=1):
+        ws.write_string(row, 0, f"{number}.", styles.text)
+        ws.merge_range(row, 1, row, last, text, styles.text)
+        _row_height(ws, row, [(text, sum(widths[1:]))])
+        row += 1
+
+    row += 1
+    ws.merge_range(row, 0, row, last, "II. BÁO CÁO CỦA CÁC ĐƠN VỊ ĐƯỢC TỔNG HỢP", styles.heading)
+    row += 1
+    header_row = row
+    for col, text in enumerate(("STT", "Đơn vị", "Phụ lục", "Tình trạng", "Lần gửi được tổng hợp", "Nhận lúc",
+                                "Ý kiến của Sở", "Ghi chú")):
+        ws.write_string(row, col, text, styles.header)
+    ws.set_row(row, 30)
+    row += 1
+    for number, unit in enumerate(data.units, start=1):
+        form_name = form_names.get(unit.form_code or "", unit.form_code or "") if unit.form_code else "Miễn báo cáo"
+        note = ""
+        if unit.form_code is not None and unit.used_version is None:
+            note = "Chưa có lần gửi đầy đủ: không có trong số liệu tổng hợp"
+        elif unit.latest_version is not None and unit.used_version is not None \
+                and unit.latest_version != unit.used_version:
+            note = f"Lần gửi mới nhất (lần {unit.latest_version}) chưa được tổng hợp: còn lỗi hoặc bị trả lại"
+        cells = (str(number), unit.name, form_name, unit.status.label,
+                 "" if unit.used_version is None else f"Lần {unit.used_version}",
+                 fmt_datetime(unit.used_received_at), _review_text(unit), note)
+        for col, text in enumerate(cells):
+            ws.write_string(row, col, neutralize(text), styles.center if col in (0, 4) else styles.label)
+        _row_height(ws, row, [(t, widths[c]) for c, t in enumerate(cells)])
+        row += 1
+
+    missing = [u for u in data.units if u.form_code is not None and u.status not in (Status.ON_TIME, Status.LATE)]
+    row += 1
+    ws.merge_range(row, 0, row, last, "III. ĐƠN VỊ CHƯA CÓ BÁO CÁO ĐẦY ĐỦ", styles.heading)
+    row += 1
+    if not missing:
+        ws.merge_range(row, 0, row, last, "Không có: mọi đơn vị phải báo cáo đã gửi báo cáo đầy đủ.", styles.text)
+        row += 1
+    else:
+        for col, text in enumerate(("STT", "Đơn vị", "Phụ lục", "Tình trạng", "Lần gửi gần nhất", "Nhận lúc",
+                                    "Số lỗi", "Ý kiến của Sở")):
+            ws.write_string(row, col, text, styles.header)
+        ws.set_row(row, 30)
+        row += 1
+        for number, unit in enumerate(missing, start=1):
+            late = f"{unit.status.label}" + (f" ({unit.days_late} ngày)" if unit.days_late else "")
+            cells = (str(number), unit.name, form_names.get(unit.form_code or "", ""), late,
+                     "" if unit.latest_version is None else f"Lần {unit.latest_version}",
+                     fmt_datetime(unit.latest_received_at), "" if unit.latest_version is None else str(unit.errors),
+                     _review_text(unit))
+            for col, text in enumerate(cells):
+                ws.write_string(row, col, neutralize(text), styles.center if col in (0, 4, 6) else styles.label)
+            _row_height(ws, row, [(t, widths[c]) for c, t in enumerate(cells)])
+            row += 1
+    _page(ws, (header_row, header_row))
+
+
+def _write_indicators_as_rows(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, sheet: MergedSheet,
+                              units: Sequence[ExportUnit], figures: _Figures) -> None:
+    ws = book.add_worksheet(sheet.name)
+    first_value = 3
+    total_col = first_value + len(units)
+    ws.set_column(0, 0, 5)
+    ws.set_column(1, 1, _LABEL_WIDTH)
+    ws.set_column(2, 2, 8)
+    ws.set_column(first_value, total_col - 1, _UNIT_WIDTH)
+    ws.set_column(total_col, total_col, _TOTAL_WIDTH)
+    row = _title_block(ws, styles, data, total_col, sheet.title)
+    header = row
+    ws.merge_range(header, 0, header + 1, 0, "STT", styles.header)
+    ws.merge_range(header, 1, header + 1, 1, "Chỉ tiêu", styles.header)
+    ws.merge_range(header, 2, header + 1, 2, "ĐVT", styles.header)
+    if units:
+        if len(units) > 1:
+            ws.merge_range(header, first_value, header, total_col - 1, "Đơn vị báo cáo", styles.header)
+        else:
+            ws.write_string(header, first_value, "Đơn vị báo cáo", styles.header)
+        for index, unit in enumerate(units):
+            ws.write_string(header + 1, first_value + index, short_unit_name(unit.name), styles.header)
+    ws.merge_range(header, total_col, header + 1, total_col, TOTAL_LABEL, styles.header)
+    longest = max((short_unit_name(u.name) for u in units), key=len, default="")
+    _row_height(ws, header + 1, [(longest, _UNIT_WIDTH)])
+    row = header + 2
+
+    periods: dict[str, list[Column]] = defaultdict(list)
+    for column in sheet.columns:
+        periods[column.period].append(column)
+    for columns in periods.values():
+        for column in columns:
+            lines = [line for line in sheet.rows if line.is_group or line.has(column)]
+            if not any(not line.is_group for line in lines):
+                continue
+            band = column.period_label if len(columns) == 1 else f"{column.period_label} - {column.breakdown_label}"
+            ws.merge_range(row, 0, row, total_col, band, styles.band)
+            row += 1
+            for position, line in enumerate(lines):
+                if line.is_group:
+                    # A heading prints only above a line of its own group in this block.
+                    following = lines[position + 1] if position + 1 < len(lines) else None
+                    if following is None or following.is_group:
+                        continue
+                    ws.write_string(row, 0, line.stt, styles.group_center)
+                    ws.write_string(row, 1, line.label, styles.group)
+                    for col in range(2, total_col + 1):
+                        ws.write_blank(row, col, None, styles.group)
+                    _row_height(ws, row, [(line.label, _LABEL_WIDTH)])
+                    row += 1
                     continue
-                expr = index.computed.get(key)
-                if unit_code is None:
-                    cell = evaluate_expression(expr, totals) if expr is not None else totals.get(key)
-                    record.append(_number(cell))
-                elif key in numbers[unit_code]:
-                    record.append(_number(numbers[unit_code][key]))
-                elif expr is not None:
-                    record.append(_number(evaluate_expression(expr, numbers[unit_code])))
-                else:
-                    record.append(texts[unit_code].get(key))
-            records.append(record)
-        tables[sheet_title(form.code, sheet)] = pd.DataFrame(records, columns=headers, dtype=object)
+                kind = _kind(line, column)
+                ws.write_string(row, 0, line.stt, styles.center)
+                ws.write_string(row, 1, line.label, styles.label)
+                ws.write_string(row, 2, line.unit, styles.center)
+                for index, unit in enumerate(units):
+                    _put_number(ws, row, first_value + index, figures.unit_value(unit, line, column),
+                                styles.numbers[kind], styles.na)
+                _put_number(ws, row, total_col, figures.total(line, column), styles.totals[kind], styles.na)
+                _row_height(ws, row, [(line.label, _LABEL_WIDTH)])
+                row += 1
+    ws.freeze_panes(header + 2, first_value)
+    _page(ws, (header, header + 1))
 
-    if narrative:
-        headers = ["Mục", "Nội dung"] + [unit.name for unit in units]
-        records = [[section.code, section.heading] + [narrative[u.code].get(section.code) for u in units]
-                   for section in form.narrative.sections]
-        tables[f"{form.code} {form.narrative.name}"[:31]] = pd.DataFrame(records, columns=headers, dtype=object)
-    return tables
+
+def _write_units_as_rows(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, sheet: MergedSheet,
+                         units: Sequence[ExportUnit], figures: _Figures) -> None:
+    ws = book.add_worksheet(sheet.name)
+    cells = sheet.value_columns()
+    width = max(9.0, min(16.0, (_PAGE_WIDTH - 30) / max(len(cells), 1)))
+    ws.set_column(0, 0, 5)
+    ws.set_column(1, 1, 25)
+    ws.set_column(2, 1 + len(cells), width)
+    last = 1 + len(cells)
+    row = _title_block(ws, styles, data, last, sheet.title)
+    header = row
+    ws.merge_range(header, 0, header + 1, 0, "STT", styles.header)
+    ws.merge_range(header, 1, header + 1, 1, "Đơn vị", styles.header)
+    col = 2
+    spans: list[tuple[str, int, int]] = []
+    for line, column in cells:
+        label = line.label if column.breakdown_label in ("Tổng số",) or len(line.first.breakdowns) == 1 \
+            else f"{line.label} - {column.breakdown_label}"
+        text = f"{label} ({line.unit})" if line.unit else label
+        ws.write_string(header + 1, col, text, styles.header)
+        if spans and spans[-1][0] == column.period_label:
+            spans[-1] = (spans[-1][0], spans[-1][1], col)
+        else:
+            spans.append((column.period_label, col, col))
+        col += 1
+    for label, start, end in spans:
+        if end > start:
+            ws.merge_range(header, start, header, end, label, styles.header)
+        else:
+            ws.write_string(header, start, label, styles.header)
+    longest = max((ws_text for ws_text in (f"{l.label} ({l.unit})" for l, _ in cells)), key=len, default="")
+    _row_height(ws, header + 1, [(longest, width)])
+    row = header + 2
+    for number, unit in enumerate(units, start=1):
+        ws.write_string(row, 0, str(number), styles.center)
+        ws.write_string(row, 1, unit.name, styles.label)
+        for index, (line, column) in enumerate(cells):
+            _put_number(ws, row, 2 + index, figures.unit_value(unit, line, column),
+                        styles.numbers[_kind(line, column)], styles.na)
+        row += 1
+    ws.write_blank(row, 0, None, styles.total_label)
+    ws.write_string(row, 1, TOTAL_LABEL, styles.total_label)
+    for index, (line, column) in enumerate(cells):
+        _put_number(ws, row, 2 + index, figures.total(line, column), styles.totals[_kind(line, column)], styles.na)
+    ws.freeze_panes(header + 2, 2)
+    _page(ws, (header, header + 1))
+
+
+def _issue_labels(forms: Mapping[str, Form], form_code: str | None, issue: ExportIssue) -> tuple[str, str]:
+    """Return (sheet label, indicator label) of an issue, never a code: "Biểu 01", "Tổng số trẻ em ..."."""
+    form = forms.get(form_code or "")
+    if form is None:
+        return issue.sheet, ""
+    sheet_label = issue.sheet
+    for sheet in form.sheets:
+        if issue.sheet in (sheet.code, sheet.name):
+            sheet_label = sheet.name
+    indicator = ""
+    if issue.indicator:
+        try:
+            indicator = form.indicator(issue.indicator).label
+        except KeyError:
+            try:
+                section = form.narrative.section(issue.indicator)
+                indicator = f"Mục {section.code}. {section.heading}"
+            except KeyError:
+                indicator = ""
+    return sheet_label, indicator
+
+
+def _write_issues(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, forms: Mapping[str, Form]) -> None:
+    ws = book.add_worksheet(ISSUES_SHEET)
+    widths = (5, 20, 7, 9, 10, 7, 30, 62)
+    for index, width in enumerate(widths):
+        ws.set_column(index, index, width)
+    row = _title_block(ws, styles, data, len(widths) - 1, "LỖI VÀ CẢNH BÁO TRONG LẦN GỬI MỚI NHẤT CỦA CÁC ĐƠN VỊ")
+    header = row
+    for col, text in enumerate(("STT", "Đơn vị", "Lần gửi", "Mức độ", "Biểu", "Ô", "Chỉ tiêu", "Nội dung")):
+        ws.write_string(row, col, text, styles.header)
+    row += 1
+    units = {u.code: u for u in data.units}
+    if not data.issues:
+        ws.merge_range(row, 0, row, len(widths) - 1, "Không có lỗi hay cảnh báo.", styles.label)
+    for number, issue in enumerate(data.issues, start=1):
+        unit = units.get(issue.unit_code)
+        sheet_label, indicator = _issue_labels(forms, unit.form_code if unit else None, issue)
+        cells = (str(number), unit.name if unit else "", f"Lần {issue.version}",
+                 _SEVERITY_LABELS.get(issue.severity, issue.severity), sheet_label, issue.cell, indicator,
+                 neutralize(issue.message))
+        for col, text in enumerate(cells):
+            fmt = styles.label
+            if col == 3:
+                fmt = styles.error if issue.severity == "error" else styles.warning
+            elif col in (0, 2, 5):
+                fmt = styles.center
+            ws.write_string(row, col, text, fmt)
+        _row_height(ws, row, [(t, widths[c]) for c, t in enumerate(cells)])
+        row += 1
+    ws.freeze_panes(header + 1, 0)
+    _page(ws, (header, header))
 
 
 def _review_text(unit: ExportUnit) -> str:
@@ -256,86 +722,32 @@ def _review_text(unit: ExportUnit) -> str:
     return unit.review.label
 
 
-def build_tables(data: ExportInput, forms: Mapping[str, Form]) -> dict[str, pd.DataFrame]:
-    """Return the workbook's sheets in order as {sheet name: DataFrame}, before neutralisation.
-
-    Forms assigned in the plan but missing from ``forms`` get no Biểu sheets; the "Thông tin" sheet
-    names them. Values whose sheet, indicator or column is not on the unit's form are left out.
-    """
-    form_codes = sorted({u.form_code for u in data.units if u.form_code})
-    missing_forms = [code for code in form_codes if code not in forms]
-    info = [
-        ("Kế hoạch", data.plan_title),
-        ("Mã kế hoạch", data.plan_code),
-        ("Hạn nộp", f"{fmt_datetime(data.deadline)} (giờ Việt Nam)"),
-        ("Số liệu tính đến", f"{fmt_datetime(data.as_of)} (giờ Việt Nam)"),
-        ("Nguồn số liệu", "Phiên bản đầy đủ (không có lỗi) mới nhất của mỗi đơn vị nhận được đến thời điểm "
-                          "trên; phiên bản bị Sở trả lại để chỉnh sửa không được tổng hợp."),
-        ("Cột «Tổng cộng»", "Tổng các đơn vị có số liệu; chỉ tiêu tỷ lệ (%) được tính lại từ các tổng."),
-        ("Ghi chú", "Ô văn bản bắt đầu bằng = + - @ được thêm dấu ' ở đầu để không bị hiểu là công thức."),
-    ]
-    if missing_forms:
-        info.append(("Biểu mẫu chưa có định nghĩa", ", ".join(missing_forms)))
-    tables: dict[str, pd.DataFrame] = {INFO_SHEET: pd.DataFrame(info, columns=["Mục", "Nội dung"], dtype=object)}
-
-    tables[UNITS_SHEET] = pd.DataFrame(
-        [[u.code, u.name, u.form_code or "Miễn báo cáo", u.status.label, u.latest_version,
-          fmt_datetime(u.latest_received_at), u.errors, u.warnings, _review_text(u), u.used_version,
-          fmt_datetime(u.used_received_at)] for u in data.units],
-        columns=["Mã đơn vị", "Đơn vị", "Biểu mẫu", "Tình trạng", "Phiên bản mới nhất", "Nhận lúc",
-                 "Số lỗi", "Số cảnh báo", "Ý kiến của Sở", "Phiên bản được tổng hợp", "Nhận lúc (bản tổng hợp)"],
-        dtype=object)
-
-    used = {u.code for u in data.units if u.used_version is not None}
-    for code in form_codes:
-        if code not in forms:
-            continue
-        units = [u for u in data.units if u.form_code == code]
-        unit_codes = {u.code for u in units}
-        values = [v for v in data.values if v.unit_code in unit_codes and v.unit_code in used]
-        tables.update(_form_tables(forms[code], units, values))
-
-    tables[MISSING_SHEET] = pd.DataFrame(
-        [[u.code, u.name, u.form_code, u.status.label, u.latest_version, fmt_datetime(u.latest_received_at),
-          u.errors, u.days_late, _review_text(u)]
-         for u in data.units
-         if u.form_code is not None and u.status not in (Status.ON_TIME, Status.LATE)],
-        columns=["Mã đơn vị", "Đơn vị", "Biểu mẫu", "Tình trạng", "Phiên bản mới nhất", "Nhận lúc",
-                 "Số lỗi", "Số ngày quá hạn", "Ý kiến của Sở"],
-        dtype=object)
-
-    names = {u.code: u.name for u in data.units}
-    tables[ISSUES_SHEET] = pd.DataFrame(
-        [[i.unit_code, names.get(i.unit_code, ""), i.version, _SEVERITY_LABELS.get(i.severity, i.severity),
-          i.sheet, i.cell, i.indicator, i.message] for i in data.issues],
-        columns=["Mã đơn vị", "Đơn vị", "Phiên bản", "Mức độ", "Trang tính", "Ô", "Chỉ tiêu", "Nội dung"],
-        dtype=object)
-    return tables
-
-
 def build_workbook(data: ExportInput, forms: Mapping[str, Form]) -> ConsolidatedWorkbook:
-    """Return the consolidated workbook of ``data`` as .xlsx bytes, every text cell neutralised.
+    """Return the consolidated workbook of ``data`` as .xlsx bytes.
 
-    Raises KeyError only on a programming error (see ``build_tables`` for what is left out).
+    Forms assigned in the plan but missing from ``forms`` get no Biểu lines (their units show blank);
+    values whose sheet, indicator or column is not on the unit's form are left out.
     """
-    tables = build_tables(data, forms)
     buffer = io.BytesIO()
-    # xlsxwriter writes a national export about 3x faster than openpyxl; text never turns into formulas or links.
-    options = {"strings_to_formulas": False, "strings_to_urls": False}
-    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
-        for name, frame in tables.items():
-            safe = frame.map(neutralize)
-            safe.columns = [neutralize(c) for c in frame.columns]
-            safe.to_excel(writer, sheet_name=name, index=False)
-            worksheet = writer.sheets[name]
-            # Keep the indicator labels (Biểu sheets) or section headings (narrative) in view when scrolling.
-            first = str(frame.columns[0]) if len(frame.columns) else ""
-            frozen_cols = 4 if first == "STT" else 2 if first == "Mục" and name != INFO_SHEET else 0
-            worksheet.freeze_panes(1, frozen_cols)
-            for index, header in enumerate(frame.columns):
-                worksheet.set_column(index, index, min(max(10, len(str(header)) * 0.9), 60))
-    return ConsolidatedWorkbook(buffer.getvalue(), export_filename(data.plan_code, data.as_of), tuple(tables))
-
-
-# ---------------------------------------------------------------------------------------------
-# Gathering: the read-only query set for one plan (the only part of this module that uses the database)
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                        "strings_to_numbers": False})
+    book.set_properties({"title": f"Bảng tổng hợp - {data.plan_title}", "author": data.issuer,
+                         "company": data.issuer})
+    styles = _Styles(book)
+    _write_info(book, styles, data, forms)
+    reporting = [u for u in data.units if u.form_code is not None]
+    used_codes = {u.code for u in reporting if u.used_version is not None}
+    values = [v for v in data.values if v.unit_code in used_codes]
+    form_codes = list(dict.fromkeys(sorted(u.form_code for u in reporting if u.form_code in forms)))
+    present = [forms[code] for code in sorted(form_codes, key=lambda c: forms[c].name, reverse=True)]
+    figures = _Figures(forms, reporting, values)
+    for sheet in merge_sheets(present):
+        sheet_units = [u for u in reporting if u.form_code in sheet.sheets]
+        if choose_layout(sheet, len(sheet_units)) == "indicators_as_rows":
+            _write_indicators_as_rows(book, styles, data, sheet, sheet_units, figures)
+        else:
+            _write_units_as_rows(book, styles, data, sheet, sheet_units, figures)
+    _write_issues(book, styles, data, forms)
+    names = tuple(ws.get_name() for ws in book.worksheets())
+    book.close()
+    return ConsolidatedWorkbook(buffer.getvalue(), export_filename(data.plan_code, data.as_of), names)

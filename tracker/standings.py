@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select, type_coerce
 
 from .compliance import ReviewState, Standing, VersionFacts, standing
 from .export import ExportInput, ExportIssue, ExportUnit, ExportValue
+from .wording import plan_document
 from .extensions import db
 from .models import (
     UTCDateTime,
@@ -90,6 +91,17 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
             for aid, uid, code, name, form_code, reason in assignments]
 
 
+def export_version(rows: list[Any], review_state: dict[int, str]) -> Any | None:
+    """Return the version of one unit whose figures the export uses, or None.
+
+    ``rows`` are the unit's versions received by ``as_of``, oldest first, and ``review_state`` each
+    version's last review state. The latest complete version that staff did not return for correction.
+    The one place the export picks a version: the counted-version rule replaces this function.
+    """
+    usable = [r for r in rows if r.complete and review_state.get(r.id) != ReviewState.RETURNED.value]
+    return usable[-1] if usable else None
+
+
 def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
     """Return the ExportInput of ``plan`` at ``as_of``: standings, the used versions' values, open issues.
 
@@ -117,9 +129,9 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
     for assignment_id, rows in by_assignment.items():
         rows.sort(key=lambda r: (r.received_at, r.version))
         latest_id[assignment_id] = rows[-1].id
-        usable = [r for r in rows if r.complete and review_state.get(r.id) != ReviewState.RETURNED.value]
-        if usable:
-            used[assignment_id] = usable[-1]
+        picked = export_version(rows, review_state)
+        if picked is not None:
+            used[assignment_id] = picked
 
     code_of = {s.assignment_id: s.unit_code for s in standings}
     unit_of_version = {row.id: code_of[row.assignment_id] for row in used.values()}
@@ -152,4 +164,5 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
             used_version=used[s.assignment_id].version if s.assignment_id in used else None,
             used_received_at=used[s.assignment_id].received_at if s.assignment_id in used else None)
         for s in standings)
-    return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues))
+    return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues),
+                       issuer=plan.issuer, plan_document=plan_document(plan.doc_number, plan.doc_date))

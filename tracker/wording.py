@@ -5,7 +5,7 @@ Plain values in, text out; no clock, no Flask. The Jinja filters ``num`` and ``d
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from .timeutil import fmt_date, local
 
@@ -56,3 +56,14 @@ def deadline_wording(deadline: datetime) -> str:
     if (shown.hour, shown.minute, shown.second, shown.microsecond) == (0, 0, 0, 0):
         return f"{deadline_phrase(deadline)} (hạn: trước ngày {_short_date(shown)})"
     return deadline_phrase(deadline)
+
+
+def plan_document(doc_number: str, doc_date: date | None, doc_date_text: str = "") -> str:
+    """Return how a report cites its plan: "Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024".
+
+    ``doc_number`` as issued ("…/KH-SLĐTBXH" while it is left blank); the date is ``doc_date`` as
+    dd/mm/yyyy, else ``doc_date_text`` (the part the plan printed, "…/4/2024"), else "…".
+    """
+    number = doc_number.strip() or "…"
+    when = fmt_date(doc_date) if doc_date is not None else (doc_date_text.strip() or "…")
+    return f"Kế hoạch số {number} ngày {when}"
