@@ -53,8 +53,8 @@ ACTORS = (ANON, ADMIN, STAFF, UNIT_OWN, UNIT_OTHER)
 MODES = ("session", "token")
 
 # Access classes: who gets a 200.
-PUBLIC, LOGIN, UNIT, UNIT_DEPARTMENT, DEPARTMENT, ADMIN_ONLY = (
-    "public", "login", "unit", "unit-department", "department", "admin")
+PUBLIC, LOGIN, UNIT, UNIT_DEPARTMENT, DEPARTMENT, ADMIN_ONLY, UNIT_SELF = (
+    "public", "login", "unit", "unit-department", "department", "admin", "unit-self")
 ALLOWED = {
     PUBLIC: set(ACTORS),
     LOGIN: {ADMIN, STAFF, UNIT_OWN, UNIT_OTHER},
@@ -62,6 +62,8 @@ ALLOWED = {
     UNIT_DEPARTMENT: {ADMIN, STAFF},
     DEPARTMENT: {ADMIN, STAFF},
     ADMIN_ONLY: {ADMIN},
+    # Only the unit's own officers: staff return a version for correction instead of withdrawing it.
+    UNIT_SELF: {UNIT_OWN},
 }
 
 # Every endpoint we know by name. Unknown ones fall to the prefix rules of ``classify``.
@@ -83,6 +85,8 @@ EXPECTED: dict[str, str] = {
     "unit.upload": UNIT,
     "api_returns.template": UNIT,
     "api_returns.upload": UNIT,
+    "unit.withdraw_form": UNIT_SELF,
+    "api_returns.withdraw": UNIT_SELF,
     "unit.values": UNIT_DEPARTMENT,
     "unit.blank_forms_zip": DEPARTMENT,
     "dashboard.dashboard": DEPARTMENT,

@@ -58,9 +58,10 @@ CASES = [
         DEADLINE + 5 * DAY, Status.LATE, True, True, None, 2,
     ),
     (
-        "complete on time then incomplete",
+        # A later upload with errors is a draft: the complete version still counts.
+        "complete on time then a draft with errors",
         [ok(1, DEADLINE - 3 * DAY), bad(2, DEADLINE - DAY)],
-        DEADLINE + DAY, Status.INCOMPLETE, False, False, None, None,
+        DEADLINE + DAY, Status.ON_TIME, False, True, None, None,
     ),
     (
         "complete on time, corrected after deadline",
@@ -68,9 +69,9 @@ CASES = [
         DEADLINE + 3 * DAY, Status.ON_TIME, False, True, None, None,
     ),
     (
-        "complete late, then broken, keeps first complete for days_late",
+        "complete late, then a draft, keeps first complete for days_late",
         [ok(1, DEADLINE + DAY), bad(2, DEADLINE + 4 * DAY)],
-        DEADLINE + 6 * DAY, Status.INCOMPLETE, True, False, None, 1,
+        DEADLINE + 6 * DAY, Status.LATE, True, True, None, 1,
     ),
 ]
 
@@ -105,6 +106,36 @@ def test_latest_facts_and_first_receipt() -> None:
     assert st.latest_received_at == DEADLINE - 2 * DAY
     assert st.latest_version == 2
     assert (st.errors, st.warnings) == (7, 1)
+
+
+def test_draft_after_complete_keeps_the_counted_version() -> None:
+    versions = [ok(1, DEADLINE - 3 * DAY), bad(2, DEADLINE - 2 * DAY, errors=470)]
+    st = standing(versions, DEADLINE, DEADLINE + DAY)
+    assert (st.status, st.complete, st.counted_version, st.draft_version) == (Status.ON_TIME, True, 1, 2)
+    assert st.counted_received_at == DEADLINE - 3 * DAY
+    assert st.latest_version == 2
+
+
+def withdrawn(version: int, received_at: datetime, withdrawn_at: datetime) -> VersionFacts:
+    return VersionFacts(version, received_at, complete=True, errors=0, warnings=0, withdrawn_at=withdrawn_at)
+
+
+def test_withdrawn_version_stops_counting_from_its_withdrawal() -> None:
+    versions = [ok(1, DEADLINE - 3 * DAY), withdrawn(2, DEADLINE - 2 * DAY, withdrawn_at=DEADLINE - DAY)]
+    assert standing(versions, DEADLINE, DEADLINE - DAY - SECOND).counted_version == 2
+    st = standing(versions, DEADLINE, DEADLINE - DAY)
+    assert (st.status, st.counted_version, st.draft_version) == (Status.ON_TIME, 1, None)
+    only = standing([withdrawn(1, DEADLINE - 3 * DAY, DEADLINE - DAY)], DEADLINE, DEADLINE + DAY)
+    assert (only.status, only.complete, only.counted_version) == (Status.INCOMPLETE, False, None)
+    # late still looks at the first complete receipt, which was on time.
+    assert only.late is False
+
+
+def test_returned_version_stops_counting_and_an_earlier_one_counts() -> None:
+    versions = [ok(1, DEADLINE - 3 * DAY), returned(2, DEADLINE - 2 * DAY, reviewed_at=DEADLINE - DAY)]
+    st = standing(versions, DEADLINE, DEADLINE + DAY)
+    assert (st.status, st.counted_version, st.latest_version) == (Status.ON_TIME, 1, 2)
+    assert st.review is ReviewState.RETURNED
 
 
 def test_unordered_input_is_ordered_by_receipt() -> None:
@@ -157,7 +188,7 @@ def test_returned_for_correction_is_incomplete_but_not_late() -> None:
     v1 = returned(1, DEADLINE - 3 * DAY, reviewed_at=DEADLINE + DAY)
     st = standing([v1], DEADLINE, DEADLINE + 2 * DAY)
     assert st.status is Status.INCOMPLETE
-    assert st.complete is False
+    assert st.complete is False and st.counted_version is None
     assert st.review is ReviewState.RETURNED
     assert st.review_reason == "Biểu 03 thiếu số liệu quý I"
     # The first error-free version was on time: the unit is not late.

@@ -255,7 +255,8 @@ def test_first_sheet_lists_versions_used_and_missing_units(client, login_as, ret
     assert "Lần gửi mới nhất (lần 2) chưa được tổng hợp" in by_unit["Huyện Lục Ngạn"][7]
     assert by_unit["Huyện Hiệp Hòa"][2] == "Miễn báo cáo"
     missing = {r[1]: r for r in rows[missing_at + 2:] if r[1]}
-    assert sorted(missing) == sorted(["Huyện Yên Thế", "Huyện Tân Yên", "Huyện Lạng Giang", "Huyện Lục Ngạn",
+    # Lục Ngạn's v2 has errors: a draft, so its complete v1 still counts and it is not missing (issue 12).
+    assert sorted(missing) == sorted(["Huyện Yên Thế", "Huyện Tân Yên", "Huyện Lạng Giang",
                                       "Huyện Sơn Động", "Huyện Yên Dũng", "Thị xã Việt Yên"])
     assert missing["Huyện Yên Thế"][7] == "Trả lại để chỉnh sửa: -Sai biểu 02"
 

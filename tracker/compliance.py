@@ -8,13 +8,19 @@ How a status is decided (written for staff, so the dashboard can be explained):
 - ``exempt`` (Miễn báo cáo): the plan does not require this unit to report.
 - ``not_due`` (Chưa đến hạn): nothing received yet and the deadline has not passed.
 - ``overdue`` (Quá hạn chưa nộp): nothing received and the deadline has passed.
-- ``incomplete`` (Chưa đầy đủ): the latest version received has errors, or staff returned it
-  for correction ("trả lại để chỉnh sửa"). A returned version stays ``incomplete`` until the
-  unit uploads a newer version.
-- ``on_time`` (Đúng hạn): the latest version is complete and a complete version was received
-  before the deadline.
-- ``late`` (Nộp muộn): the latest version is complete and the first complete version was
-  received at or after the deadline.
+- ``incomplete`` (Chưa đầy đủ): something was received but no version counts (see below).
+- ``on_time`` (Đúng hạn): a version counts and the first complete version was received before
+  the deadline.
+- ``late`` (Nộp muộn): a version counts and the first complete version was received at or after
+  the deadline.
+
+The counted version (phiên bản được tính) is the one rule for which version's numbers stand for
+the unit: the latest complete version (no errors) that staff have not returned for correction
+and the unit has not withdrawn, both judged at ``as_of`` (``counts`` / ``counted_version``). A
+later upload with errors is a draft (bản nháp): it is kept and shown with its issues, but it does
+not demote a complete version, so a blank form uploaded by mistake does not turn an on-time unit
+into ``incomplete``. The status, the dashboard, the export, the reminders and the unit page all
+read this one rule; ``standings.counted_versions`` is the same rule in SQL for whole plans.
 
 The deadline passes AT its instant: a version received at exactly the deadline is late.
 
@@ -106,6 +112,26 @@ class VersionFacts:
     review: ReviewState | None = None
     review_reason: str | None = None
     reviewed_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+
+def counts(v: VersionFacts, as_of: datetime) -> bool:
+    """Return True when ``v`` may be the counted version at ``as_of``: received by then, complete,
+    not returned for correction (its latest review by then) and not withdrawn by then.
+    """
+    if v.received_at > as_of or not v.complete:
+        return False
+    if v.review is ReviewState.RETURNED and v.reviewed_at is not None and v.reviewed_at <= as_of:
+        return False
+    return v.withdrawn_at is None or v.withdrawn_at > as_of
+
+
+def counted_version(versions: Iterable[VersionFacts], as_of: datetime) -> VersionFacts | None:
+    """Return the counted version at ``as_of`` (phiên bản được tính): the latest received (ties broken by
+    version number) of those that ``counts``; None when no version counts.
+    """
+    candidates = [v for v in versions if counts(v, as_of)]
+    return max(candidates, key=lambda v: (v.received_at, v.version), default=None)
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,10 @@ class Standing:
     review_reason: str | None
     days_late: int | None
     days_left: int | None
+    counted_version: int | None = None
+    counted_received_at: datetime | None = None
+    # The latest version when it has errors (bản nháp): shown with its issues, never counted.
+    draft_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +188,8 @@ def _check_version(v: VersionFacts) -> None:
     require_aware(v.received_at, f"received_at of version {v.version}")
     if v.reviewed_at is not None:
         require_aware(v.reviewed_at, f"reviewed_at of version {v.version}")
+    if v.withdrawn_at is not None:
+        require_aware(v.withdrawn_at, f"withdrawn_at of version {v.version}")
     if v.review is not None and v.reviewed_at is None:
         # Without a time the review cannot be placed before or after as_of.
         raise ValueError(f"version {v.version} has a review but no reviewed_at")
@@ -175,8 +207,9 @@ def standing(
 ) -> Standing:
     """Return the unit's Standing at ``as_of`` under the rules in the module docstring.
 
-    Versions received after ``as_of`` are ignored, and so are reviews made after ``as_of``.
-    The latest version is the one received last (ties broken by version number); error and
+    Versions received after ``as_of`` are ignored, and so are reviews and withdrawals made after
+    ``as_of``. The status follows the counted version (``counted_version``). The latest version is
+    the one received last (ties broken by version number); ``latest_version``, the error and
     warning counts and the review state are those of that version. ``days_left`` is set while
     the deadline has not passed (for required units); ``days_late`` whenever ``late`` is true:
     up to the first complete receipt, or up to ``as_of`` while none exists.
@@ -205,7 +238,8 @@ def standing(
             review = latest.review
             review_reason = latest.review_reason if review is ReviewState.RETURNED else None
 
-    complete = latest is not None and latest.complete and review is not ReviewState.RETURNED
+    counted = counted_version(seen, as_of)
+    complete = counted is not None
 
     if exempt:
         status = Status.EXEMPT
@@ -217,7 +251,7 @@ def standing(
         elif not complete:
             status = Status.INCOMPLETE
         else:
-            # complete implies first_complete exists (latest itself at the latest).
+            # complete implies first_complete exists (the counted version itself at the latest).
             assert first_complete is not None
             status = Status.ON_TIME if first_complete.received_at < deadline else Status.LATE
 
@@ -247,6 +281,9 @@ def standing(
         review_reason=review_reason,
         days_late=days_late,
         days_left=days_left,
+        counted_version=counted.version if counted else None,
+        counted_received_at=counted.received_at if counted else None,
+        draft_version=latest.version if latest is not None and not latest.complete else None,
     )
 
 

@@ -199,7 +199,11 @@ class ApiToken(db.Model):
 
 
 class ReturnVersion(db.Model):
-    """One accepted upload of a unit's return: never changed after it is stored."""
+    """One accepted upload of a unit's return: its content never changes after it is stored.
+
+    The unit may withdraw it (``withdrawn_at``/``withdrawn_by_id`` set once, audited): it stays in the
+    history and stops counting (``compliance.counts``).
+    """
 
     __tablename__ = "return_versions"
     __table_args__ = (
@@ -223,9 +227,12 @@ class ReturnVersion(db.Model):
     complete: Mapped[bool] = mapped_column(Boolean)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     warnings: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     assignment: Mapped[Assignment] = relationship(back_populates="versions")
-    uploaded_by: Mapped[User | None] = relationship()
+    uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
+    withdrawn_by: Mapped[User | None] = relationship(foreign_keys=[withdrawn_by_id])
     file: Mapped[ReturnFile] = relationship(cascade="all, delete-orphan", uselist=False)
     issues: Mapped[list[ReturnIssue]] = relationship(cascade="all, delete-orphan", order_by="ReturnIssue.id")
     reviews: Mapped[list[Review]] = relationship(back_populates="version", order_by="Review.id")

@@ -10,8 +10,8 @@ Rules:
   overridden by the newer upload (409);
 - only a complete version (no errors) can be accepted (422); one already accepted is refused (409);
 - any newest version can be returned for correction, with a non-empty reason of at most
-  ``MAX_REASON`` characters (422); the unit sees the reason, and a new upload clears the return
-  (the compliance rules read the newest version's review only). A version already returned is
+  ``MAX_REASON`` characters (422); the unit sees the reason. A returned version stops counting
+  (``compliance.counts``); a new complete upload counts again. A version already returned is
   refused (409), so the unit is not emailed twice for one decision.
 """
 from __future__ import annotations

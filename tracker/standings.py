@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, type_coerce
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 
 from .compliance import ReviewState, Standing, VersionFacts, standing
 from .export import ExportInput, ExportIssue, ExportUnit, ExportValue
@@ -37,104 +37,125 @@ class UnitStanding:
     form_code: str | None
     exempt_reason: str | None
     standing: Standing
+    counted_version_id: int | None = None  # the row ids of standing.counted_version and .latest_version
+    latest_version_id: int | None = None
+
+
+def counts_clause(as_of: datetime, review_state: Any) -> Any:
+    """Return the SQL form of ``compliance.counts`` (the counted-version rule) for a ``ReturnVersion`` row.
+
+    ``review_state`` is the column holding that version's latest review state at ``as_of`` (NULL when
+    none). The receipt bound (``received_at <= as_of``) is left to the caller's scope. Keep the two
+    forms together: ``tests/test_counted_version.py`` checks they agree.
+    """
+    return and_(ReturnVersion.complete,
+                or_(ReturnVersion.withdrawn_at.is_(None), ReturnVersion.withdrawn_at > as_of),
+                or_(review_state.is_(None), review_state != ReviewState.RETURNED.value))
+
+
+def _latest_reviews(plan_id: int, as_of: datetime) -> Any:
+    """Return a subquery of each reviewed version's latest review at ``as_of`` (rank 1 by id)."""
+    return (select(Review.version_id, Review.state, Review.reason, Review.created_at,
+                   func.row_number().over(partition_by=Review.version_id, order_by=Review.id.desc()).label("rn"))
+            .join(ReturnVersion, ReturnVersion.id == Review.version_id)
+            .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
+            .where(Assignment.plan_id == plan_id, Review.created_at <= as_of).subquery())
+
+
+def key_versions(plan_id: int, as_of: datetime, unit_ids: list[int] | None = None) -> Any:
+    """Return a subquery of the versions the status rules need per assignment, received by ``as_of``.
+
+    At most four rows per assignment, each flagged: the first received (``is_first``), the first
+    complete (``is_first_complete``), the latest (``is_latest``) and the counted version
+    (``is_counted``, by ``counts_clause``), with the latest review at ``as_of`` and the withdrawal
+    time. Columns: id, assignment_id, version, received_at, complete, errors, warnings, withdrawn_at,
+    review_state, review_reason, reviewed_at and the four flags.
+    """
+    reviews = _latest_reviews(plan_id, as_of)
+    scope = [Assignment.plan_id == plan_id, ReturnVersion.received_at <= as_of]
+    if unit_ids is not None:
+        scope.append(Assignment.unit_id.in_(unit_ids))
+    countable = counts_clause(as_of, reviews.c.state)
+    newest_first = (ReturnVersion.received_at.desc(), ReturnVersion.version.desc())
+    oldest_first = (ReturnVersion.received_at.asc(), ReturnVersion.version.asc())
+    aid = ReturnVersion.assignment_id
+    ranked = (select(ReturnVersion.id, aid.label("assignment_id"), ReturnVersion.version, ReturnVersion.received_at,
+                     ReturnVersion.complete, ReturnVersion.errors, ReturnVersion.warnings,
+                     ReturnVersion.withdrawn_at, reviews.c.state.label("review_state"),
+                     reviews.c.reason.label("review_reason"), reviews.c.created_at.label("reviewed_at"),
+                     case((countable, 1), else_=0).label("countable"),
+                     func.row_number().over(partition_by=aid, order_by=newest_first).label("latest_rank"),
+                     func.row_number().over(partition_by=aid, order_by=oldest_first).label("first_rank"),
+                     func.row_number().over(partition_by=(aid, ReturnVersion.complete),
+                                            order_by=oldest_first).label("complete_rank"),
+                     func.row_number().over(partition_by=(aid, case((countable, 1), else_=0)),
+                                            order_by=newest_first).label("counted_rank"))
+              .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
+              .outerjoin(reviews, and_(reviews.c.version_id == ReturnVersion.id, reviews.c.rn == 1))
+              .where(*scope).subquery())
+    is_latest = ranked.c.latest_rank == 1
+    is_first = ranked.c.first_rank == 1
+    is_first_complete = and_(ranked.c.complete, ranked.c.complete_rank == 1)
+    is_counted = and_(ranked.c.countable == 1, ranked.c.counted_rank == 1)
+    return (select(*(c for c in ranked.c if not c.name.endswith("_rank") and c.name != "countable"),
+                   is_latest.label("is_latest"), is_first.label("is_first"),
+                   is_first_complete.label("is_first_complete"), is_counted.label("is_counted"))
+            .where(or_(is_latest, is_first, is_first_complete, is_counted)).subquery())
+
+
+def counted_versions(plan_id: int, as_of: datetime, unit_ids: list[int] | None = None) -> Any:
+    """Return a select of (assignment_id, version_id, version) of every assignment's counted version at
+    ``as_of`` (phiên bản được tính; see ``compliance.counts``); assignments with none have no row.
+    """
+    key = key_versions(plan_id, as_of, unit_ids)
+    return (select(key.c.assignment_id, key.c.id.label("version_id"), key.c.version)
+            .where(key.c.is_counted))
 
 
 def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = None) -> list[UnitStanding]:
     """Return each assigned unit's standing at ``as_of``, in unit-code order (optionally some units only).
 
-    The status rules look at three versions of a unit at most: the first received, the first without
-    errors, and the latest (with its review). The database reduces every unit's history to those, so
-    a national plan with tens of thousands of versions hands the rules one or three facts per unit.
+    The status rules look at four versions of a unit at most: the first received, the first complete,
+    the counted one and the latest (each with its review and withdrawal). The database reduces every
+    unit's history to those (``key_versions``), so a national plan with tens of thousands of versions
+    hands the rules at most four facts per unit. Two queries whatever the number of units.
     """
     query = (select(Assignment.id, Unit.id, Unit.code, Unit.name, Assignment.form_code, Assignment.exempt_reason)
              .join(Unit, Unit.id == Assignment.unit_id).where(Assignment.plan_id == plan.id).order_by(Unit.code))
-    scope = [Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of]
     if unit_ids is not None:
         query = query.where(Assignment.unit_id.in_(unit_ids))
-        scope.append(Assignment.unit_id.in_(unit_ids))
     assignments = db.session.execute(query).all()
 
-    received = type_coerce(ReturnVersion.received_at, UTCDateTime())
-    firsts = (select(ReturnVersion.assignment_id, type_coerce(func.min(received), UTCDateTime()),
-                     type_coerce(func.min(case((ReturnVersion.complete, received))), UTCDateTime()))
-              .join(Assignment, Assignment.id == ReturnVersion.assignment_id).where(*scope)
-              .group_by(ReturnVersion.assignment_id))
-    ranked = (select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version, ReturnVersion.received_at,
-                     ReturnVersion.complete, ReturnVersion.errors, ReturnVersion.warnings,
-                     func.row_number().over(partition_by=ReturnVersion.assignment_id,
-                                            order_by=(ReturnVersion.received_at.desc(),
-                                                      ReturnVersion.version.desc())).label("rank"))
-              .join(Assignment, Assignment.id == ReturnVersion.assignment_id).where(*scope).subquery())
-    latest_rows = db.session.execute(select(ranked).where(ranked.c.rank == 1)).all()
-    review_query = (select(Review.version_id, Review.state, Review.reason, Review.created_at)
-                    .join(ranked, ranked.c.id == Review.version_id)
-                    .where(ranked.c.rank == 1, Review.created_at <= as_of).order_by(Review.id))
-    latest_review: dict[int, tuple[str, str, datetime]] = {}
-    for version_id, state, reason, created_at in db.session.execute(review_query):
-        latest_review[version_id] = (state, reason, created_at)  # ordered by id: the last one wins
-
+    key = key_versions(plan.id, as_of, unit_ids)
     facts: dict[int, list[VersionFacts]] = defaultdict(list)
-    # Stand-ins for the first and the first error-free receipt; negative numbers sort before real versions.
-    for aid, first_at, first_complete_at in db.session.execute(firsts):
-        facts[aid].append(VersionFacts(version=-2, received_at=first_at, complete=False, errors=0, warnings=0))
-        if first_complete_at is not None:
-            facts[aid].append(VersionFacts(version=-1, received_at=first_complete_at, complete=True, errors=0,
-                                           warnings=0))
-    for vid, aid, number, received_at, complete, errors, warnings, _rank in latest_rows:
-        review = latest_review.get(vid)
+    ids: dict[tuple[int, int], int] = {}
+    for row in db.session.execute(select(key.c.id, key.c.assignment_id, key.c.version,
+                                         type_coerce(key.c.received_at, UTCDateTime()), key.c.complete,
+                                         key.c.errors, key.c.warnings,
+                                         type_coerce(key.c.withdrawn_at, UTCDateTime()), key.c.review_state,
+                                         key.c.review_reason, type_coerce(key.c.reviewed_at, UTCDateTime()))):
+        vid, aid, number, received_at, complete, errors, warnings, withdrawn_at, state, reason, reviewed_at = row
+        ids[(aid, number)] = vid
         facts[aid].append(VersionFacts(
-            version=number, received_at=received_at, complete=complete, errors=errors, warnings=warnings,
-            review=ReviewState(review[0]) if review else None, review_reason=review[1] if review else None,
-            reviewed_at=review[2] if review else None))
-    return [UnitStanding(aid, uid, code, name, form_code, reason,
-                         standing(facts.get(aid, ()), plan.deadline, as_of, exempt=form_code is None))
-            for aid, uid, code, name, form_code, reason in assignments]
-
-
-def export_version(rows: list[Any], review_state: dict[int, str]) -> Any | None:
-    """Return the version of one unit whose figures the export uses, or None.
-
-    ``rows`` are the unit's versions received by ``as_of``, oldest first, and ``review_state`` each
-    version's last review state. The latest complete version that staff did not return for correction.
-    The one place the export picks a version: the counted-version rule replaces this function.
-    """
-    usable = [r for r in rows if r.complete and review_state.get(r.id) != ReviewState.RETURNED.value]
-    return usable[-1] if usable else None
+            version=number, received_at=received_at, complete=bool(complete), errors=errors, warnings=warnings,
+            review=ReviewState(state) if state else None, review_reason=reason if state else None,
+            reviewed_at=reviewed_at if state else None, withdrawn_at=withdrawn_at))
+    result = []
+    for aid, uid, code, name, form_code, reason in assignments:
+        st = standing(facts.get(aid, ()), plan.deadline, as_of, exempt=form_code is None)
+        result.append(UnitStanding(aid, uid, code, name, form_code, reason, st,
+                                   ids.get((aid, st.counted_version or 0)), ids.get((aid, st.latest_version or 0))))
+    return result
 
 
 def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
     """Return the ExportInput of ``plan`` at ``as_of``: standings, the used versions' values, open issues.
 
-    Five queries whatever the number of units. Raises ValueError when ``as_of`` is naive.
+    Four queries whatever the number of units. Raises ValueError when ``as_of`` is naive.
     """
     standings = plan_standings(plan, as_of)
-    versions = db.session.execute(
-        select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version,
-               ReturnVersion.received_at, ReturnVersion.complete)
-        .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
-        .where(Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of)).all()
-    review_state: dict[int, str] = {}
-    for version_id, state in db.session.execute(
-            select(Review.version_id, Review.state)
-            .join(ReturnVersion, ReturnVersion.id == Review.version_id)
-            .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
-            .where(Assignment.plan_id == plan.id, Review.created_at <= as_of).order_by(Review.id)):
-        review_state[version_id] = state  # ordered by id: the last decision wins
-
-    by_assignment: dict[int, list[Any]] = defaultdict(list)
-    for row in versions:
-        by_assignment[row.assignment_id].append(row)
-    latest_id: dict[int, int] = {}
-    used: dict[int, Any] = {}
-    for assignment_id, rows in by_assignment.items():
-        rows.sort(key=lambda r: (r.received_at, r.version))
-        latest_id[assignment_id] = rows[-1].id
-        picked = export_version(rows, review_state)
-        if picked is not None:
-            used[assignment_id] = picked
-
-    code_of = {s.assignment_id: s.unit_code for s in standings}
-    unit_of_version = {row.id: code_of[row.assignment_id] for row in used.values()}
+    # The export's numbers are the counted versions' (phiên bản được tính), the same the status shows.
+    unit_of_version = {s.counted_version_id: s.unit_code for s in standings if s.counted_version_id is not None}
     values: list[ExportValue] = []
     if unit_of_version:
         for vid, sheet, indicator, period, breakdown, value, text in db.session.execute(
@@ -144,8 +165,8 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
             values.append(ExportValue(unit_of_version[vid], sheet, indicator, period or "", breakdown or "",
                                       value, text))
     issues: list[ExportIssue] = []
-    latest_number = {row.id: (code_of[row.assignment_id], row.version) for row in versions
-                     if latest_id.get(row.assignment_id) == row.id}
+    latest_number = {s.latest_version_id: (s.unit_code, s.standing.latest_version) for s in standings
+                     if s.latest_version_id is not None}
     if latest_number:
         for vid, severity, sheet, cell, indicator, message in db.session.execute(
                 select(ReturnIssue.version_id, ReturnIssue.severity, ReturnIssue.sheet, ReturnIssue.cell,
@@ -161,8 +182,7 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
             late=s.standing.late, days_late=s.standing.days_late, errors=s.standing.errors,
             warnings=s.standing.warnings, review=s.standing.review, review_reason=s.standing.review_reason,
             latest_version=s.standing.latest_version, latest_received_at=s.standing.latest_received_at,
-            used_version=used[s.assignment_id].version if s.assignment_id in used else None,
-            used_received_at=used[s.assignment_id].received_at if s.assignment_id in used else None)
+            used_version=s.standing.counted_version, used_received_at=s.standing.counted_received_at)
         for s in standings)
     return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues),
                        issuer=plan.issuer, plan_document=plan_document(plan.doc_number, plan.doc_date))

@@ -53,6 +53,7 @@ def standing_json(item: UnitStanding) -> dict[str, Any]:
         "late": s.late, "complete": s.complete, "first_received_at": _instant(s.first_received_at),
         "latest_received_at": _instant(s.latest_received_at), "errors": s.errors, "warnings": s.warnings,
         "review": None if s.review is None else {"state": s.review.value, "reason": s.review_reason},
+        "counted_version": s.counted_version,
     }
 
 

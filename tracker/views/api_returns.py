@@ -30,6 +30,21 @@ def upload(plan_code: str, unit_code: str) -> Any:
     return jsonify(body), 201 if outcome.created else 200
 
 
+@bp.post("/versions/<int:number>/withdraw")
+@login_required
+def withdraw(plan_code: str, unit_code: str, number: int) -> Any:
+    from ..withdrawal import WithdrawalRefused
+
+    assignment = unit_views.load_assignment(plan_code, unit_code)
+    try:
+        version = unit_views.withdraw(assignment, number)
+    except WithdrawalRefused as refused:
+        return api_error(refused.status, refused.code, refused.message)
+    standing = plan_standings(assignment.plan, utc_now(), unit_ids=[assignment.unit_id])[0].standing
+    return jsonify({"version": version.version, "withdrawn_at": version.withdrawn_at.isoformat(),
+                    "status": standing.status.value, "counted_version": standing.counted_version})
+
+
 @bp.get("/template")
 @login_required
 def template(plan_code: str, unit_code: str) -> Any:

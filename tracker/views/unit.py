@@ -170,6 +170,38 @@ def version(plan_code: str, unit_code: str, number: int) -> Any:
                            groups=returns.issues_by_sheet(version), form=form)
 
 
+def withdraw(assignment: Assignment, number: int, confirmed: bool = True):  # -> ReturnVersion
+    """Withdraw version ``number`` for the current user; raise WithdrawalRefused when refused
+    (403 not the unit's own officer, 409 already withdrawn, 400 not ``confirmed``).
+    """
+    from ..withdrawal import WithdrawalRefused, check_withdrawal, withdraw_version
+
+    version = load_version(assignment, number)
+    check_withdrawal(version, current_user)
+    if not confirmed:
+        raise WithdrawalRefused("not_confirmed", "Hãy đánh dấu ô xác nhận trước khi rút phiên bản.", 400)
+    return withdraw_version(version, current_user, utc_now())
+
+
+@bp.post("/units/<unit_code>/versions/<int:number>/withdraw")
+@login_required
+def withdraw_form(plan_code: str, unit_code: str, number: int) -> Any:
+    from ..withdrawal import WithdrawalRefused
+
+    assignment = load_assignment(plan_code, unit_code)
+    back = url_for("unit.home", plan_code=plan_code, unit_code=unit_code)
+    try:
+        version = withdraw(assignment, number, confirmed=request.form.get("confirm") == "yes")
+    except WithdrawalRefused as refused:
+        if refused.status == 403:
+            abort(403, refused.message)
+        flash(refused.message, "error")
+        return redirect(back, 303)
+    flash(f"Đã rút phiên bản {version.version}. Phiên bản này vẫn được lưu trong lịch sử nhưng không còn được "
+          "tính.", "ok")
+    return redirect(back, 303)
+
+
 @bp.route("/units/<unit_code>/versions/<int:number>/original")
 @login_required
 def original(plan_code: str, unit_code: str, number: int) -> Any:
