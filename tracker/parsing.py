@@ -10,17 +10,19 @@ import io
 import math
 import re
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
-from .catalog import NARRATIVE_ANSWER_COL, Column, Form, Row, Sheet, load_forms
+from .catalog import NARRATIVE_ANSWER_COL, CellKey, Column, Form, Row, Sheet, load_forms
 from .guard import Refusal
-from .rules import Issue, compute, evaluate
+from .rules import Issue, check
 from .workbook import META_SHEET_NAME, identity_checksum
 from .wording import format_number
 
@@ -84,16 +86,30 @@ def read_sheets(data: bytes, names: Iterable[str] | None = None) -> dict[str, pd
 
     With ``names``, only the sheets of those (NFC) names that the file has are read: the cover and
     guidance sheets of a return hold nothing the tracker uses, and reading them cost a third of the
-    parse. Raises what the calamine engine raises on an unreadable file.
+    parse. Raises what the calamine reader raises on an unreadable file.
+
+    The cells are calamine's own values in one object array per sheet, the same grid that
+    ``pandas.read_excel(engine="calamine", header=None)`` gives, without its per-cell conversion and
+    column type inference (two thirds of its time on a large return): whole numbers stay floats and
+    dates stay dates, which the checks below treat alike. Nothing is read as a missing value: "NaN",
+    "N/A" or "NA" typed into a cell is text to report there, not a blank.
     """
-    with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
-        present = {_nfc(str(name)): name for name in book.sheet_names}
-        wanted = [present[n] for n in dict.fromkeys(_nfc(n) for n in names) if n in present] \
-            if names is not None else list(present.values())
-        # No NA strings: "NaN", "N/A" or "NA" typed into a cell is text to report there, not a blank.
-        frames = pd.read_excel(book, sheet_name=wanted, header=None, keep_default_na=False,
-                               na_values=[]) if wanted else {}
-    return {_nfc(str(name)): frame for name, frame in frames.items()}
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
+        present = {_nfc(str(sheet.name)): sheet.name for sheet in book.sheets_metadata
+                   if sheet.typ == SheetTypeEnum.WorkSheet}
+        wanted = [n for n in dict.fromkeys(_nfc(n) for n in names) if n in present] \
+            if names is not None else list(present)
+        frames: dict[str, pd.DataFrame] = {}
+        for name in wanted:
+            rows = book.get_sheet_by_name(present[name]).to_python(skip_empty_area=False)
+            grid = np.array(rows, dtype=object) if rows else np.empty((0, 0), dtype=object)
+            frames[name] = pd.DataFrame(grid if grid.ndim == 2 else rows, dtype=object)
+    finally:
+        book.close()
+    return frames
 
 
 def read_identity(frames: Mapping[str, pd.DataFrame], secret: str = "") -> Identity:
@@ -126,6 +142,8 @@ def _blank(value: Any) -> bool:
 def _cell_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)  # as pandas' reader gave it: "2024-05-01 00:00:00"
     return _nfc(str(value)).strip()
 
 
@@ -189,6 +207,149 @@ def _number(value: Any, sheet: Sheet, row: Row, column: Column) -> tuple[float |
     return bad(f"chứa chữ «{shown}», không phải số. Chỉ nhập số; ghi chú đưa vào cột Ghi chú.")
 
 
+def _missing_sheet_issue(sheet: Sheet) -> Issue:
+    return Issue("error", sheet.name, "A1", "", f"Không tìm thấy trang tính «{sheet.name}». Không đổi tên hay "
+                 "xoá trang tính của biểu mẫu; hãy dùng lại biểu mẫu tải về từ hệ thống.", "missing_sheet")
+
+
+def _blank_issue(sheet: Sheet, row: Row, column: Column) -> Issue:
+    return Issue("error", sheet.name, f"{column.letter}{row.excel_row}", row.indicator,
+                 f"{_where(sheet, row, column)} còn trống. Nếu không có số liệu, hãy ghi 0.", "required")
+
+
+@dataclass(frozen=True)
+class _SheetCells:
+    """A data sheet's input cells as arrays, built once per form: where each is and whether it is required."""
+
+    sheet: Sheet
+    cells: tuple[tuple[Row, Column], ...]
+    keys: tuple[CellKey, ...]
+    rows: np.ndarray  # 0-based grid row of each cell
+    cols: np.ndarray  # 0-based grid column
+    required: np.ndarray
+    decimal: np.ndarray  # the row takes decimals (money); a fraction elsewhere is an error at the cell
+
+
+_SHEET_CELLS: weakref.WeakKeyDictionary[Form, tuple[_SheetCells, ...]] = weakref.WeakKeyDictionary()
+
+
+def _sheet_cells(form: Form) -> tuple[_SheetCells, ...]:
+    found = _SHEET_CELLS.get(form)
+    if found is None:
+        found = []
+        for sheet in form.sheets:
+            cells = tuple((row, column) for row, column, _ in sheet.input_cells())
+            found.append(_SheetCells(
+                sheet, cells, tuple((sheet.code, row.code, column.key) for row, column in cells),
+                np.array([row.excel_row - 1 for row, _ in cells], dtype=np.intp),
+                np.array([column.index - 1 for _, column in cells], dtype=np.intp),
+                np.array([row.required for row, _ in cells], dtype=bool),
+                np.array([row.number == "decimal" for row, _ in cells], dtype=bool)))
+        found = _SHEET_CELLS[form] = tuple(found)
+    return found
+
+
+# What pandas' own type inference calls a column of numbers, blanks allowed.
+_NUMERIC_KINDS = frozenset({"integer", "floating", "mixed-integer-float", "empty"})
+
+
+def _raw_cells(grid: Any, cells: _SheetCells) -> np.ndarray:
+    """Return the object array of the sheet's input cells (None for a cell outside the grid)."""
+    raw = np.full(len(cells.keys), None, dtype=object)
+    inside = (cells.rows < grid.shape[0]) & (cells.cols < grid.shape[1])
+    raw[inside] = grid[cells.rows[inside], cells.cols[inside]]
+    return raw
+
+
+def _classify(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (numbers, blank, odd) for the cells of ``raw``, column-wise where pandas can.
+
+    ``numbers`` holds each plain number as a float; ``blank`` marks empty cells; ``odd`` marks the
+    cells that need a cell-by-cell look (text, dates, booleans, infinities, numbers beyond MAX_VALUE),
+    which ``_number`` then converts or explains exactly as a cell-by-cell loop would.
+    """
+    count = len(raw)
+    numbers = np.full(count, np.nan)
+    if pd.api.types.infer_dtype(raw, skipna=True) in _NUMERIC_KINDS:
+        # Numbers and missing values only (None, NaN — or NaT/NA, which the look below sends back).
+        try:
+            numbers = raw.astype(float)
+            plain = np.ones(count, dtype=bool)
+        except (TypeError, ValueError, OverflowError):
+            plain = np.zeros(count, dtype=bool)
+    else:
+        # The same test as _number's, a cell at a time: only sheets holding text or dates come here.
+        plain = np.fromiter((isinstance(value, (int, float)) and not isinstance(value, bool) for value in raw),
+                            dtype=bool, count=count)
+        if plain.any():
+            numbers[plain] = raw[plain].astype(float)
+    with np.errstate(invalid="ignore"):
+        nan = np.isnan(numbers)
+        blank = np.zeros(count, dtype=bool)
+        for index in np.flatnonzero(nan | ~plain).tolist():
+            blank[index] = _blank(raw[index])
+        odd = ~blank & (~plain | nan | ~(np.abs(numbers) <= MAX_VALUE))
+    return numbers, blank, odd
+
+
+def read_values(form: Form, frames: Mapping[str, pd.DataFrame]) -> tuple[dict[CellKey, float | None], list[Issue]]:
+    """Return the number (None when blank or unusable) of every input cell of the sheets found, and the
+    issues of single cells: missing sheets, required blanks, what is not a number.
+
+    The cells of a sheet are checked as one column of values (pandas' type inference, numpy masks);
+    only cells that are not plain numbers are looked at one by one.
+    """
+    issues: list[tuple[int, int, Issue]] = []
+    values: dict[CellKey, float | None] = {}
+    for sheet_no, cells in enumerate(_sheet_cells(form)):
+        sheet = cells.sheet
+        frame = frames.get(_nfc(sheet.name))
+        if frame is None:
+            if not sheet.optional:
+                issues.append((sheet_no, -1, _missing_sheet_issue(sheet)))
+            continue
+        raw = _raw_cells(_grid(frame), cells)
+        numbers, blank, odd = _classify(raw)
+        # A fraction in a count goes to _number too, which reports it at the cell and keeps it out of the sums.
+        odd |= ~blank & ~odd & ~cells.decimal & (numbers != np.floor(numbers))
+        if sheet.optional and blank.all():
+            continue  # an optional sheet left empty is not a gap
+        usable = ~blank & ~odd
+        for index in np.flatnonzero(blank & cells.required).tolist():
+            row, column = cells.cells[index]
+            issues.append((sheet_no, index, _blank_issue(sheet, row, column)))
+        checked: dict[int, float | None] = {}
+        for index in np.flatnonzero(odd).tolist():
+            row, column = cells.cells[index]
+            number, issue = _number(raw[index], sheet, row, column)
+            checked[index] = number
+            if issue is not None:
+                issues.append((sheet_no, index, issue))
+        column_values = np.where(usable, numbers, np.nan).tolist()
+        for index in np.flatnonzero(~usable).tolist():
+            column_values[index] = checked.get(index)
+        values.update(zip(cells.keys, column_values))
+    issues.sort(key=lambda item: (item[0], item[1]))
+    return values, [issue for _, _, issue in issues]
+
+
+_TIDY_META: weakref.WeakKeyDictionary[Form, dict[CellKey, tuple[str, str, str, str]]] = weakref.WeakKeyDictionary()
+
+
+def _tidy_meta(form: Form) -> dict[CellKey, tuple[str, str, str, str]]:
+    """Return (sheet, indicator, period, breakdown) of every cell key of ``form`` (inputs and computed)."""
+    meta = _TIDY_META.get(form)
+    if meta is None:
+        meta = {}
+        for sheet in form.sheets:
+            for computed in (False, True):
+                for row, column, _ in (sheet.computed_cells() if computed else sheet.input_cells()):
+                    meta[(sheet.code, row.code, column.key)] = (sheet.code, row.indicator, column.period,
+                                                                column.breakdown)
+        _TIDY_META[form] = meta
+    return meta
+
+
 def _forms_signature(directory: str) -> tuple[tuple[str, float], ...]:
     return tuple(sorted((p.name, p.stat().st_mtime) for p in Path(directory).glob("*.toml")))
 
@@ -222,43 +383,12 @@ def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:
         raise Refusal("old_form", f"Tệp được lập từ mẫu {form.code} phiên bản {identity.form_version}, "
                       f"nay mẫu đã được cập nhật (phiên bản {form.version}). Hãy tải biểu mẫu mới nhất từ hệ "
                       "thống, chép số liệu sang rồi tải lên lại.", 422)
-    issues: list[Issue] = []
-    values: dict[tuple[str, str, str], float | None] = {}
-    for sheet in form.sheets:
-        frame = frames.get(_nfc(sheet.name))
-        if frame is None:
-            if not sheet.optional:
-                issues.append(Issue("error", sheet.name, "A1", "", f"Không tìm thấy trang tính «{sheet.name}». "
-                                    "Không đổi tên hay xoá trang tính của biểu mẫu; hãy dùng lại biểu mẫu "
-                                    "tải về từ hệ thống.", "missing_sheet"))
-            continue
-        grid = _grid(frame)
-        cells = [(row, column, _at(grid, row.excel_row, column.index)) for row, column, _ in sheet.input_cells()]
-        if sheet.optional and all(_blank(raw) for _, _, raw in cells):
-            continue  # an optional sheet left empty is not a gap
-        for row, column, raw in cells:
-            key = (sheet.code, row.code, column.key)
-            if _blank(raw):
-                values[key] = None
-                if row.required:
-                    issues.append(Issue("error", sheet.name, f"{column.letter}{row.excel_row}", row.indicator,
-                                        f"{_where(sheet, row, column)} còn trống. Nếu không có số liệu, hãy "
-                                        "ghi 0.", "required"))
-                continue
-            number, issue = _number(raw, sheet, row, column)
-            values[key] = number
-            if issue is not None:
-                issues.append(issue)
-    issues.extend(evaluate(form, values))
-    values.update(compute(form, values))
-    # Lookups built once: Sheet.row() scans the rows, which made a large form quadratic here.
-    rows = {sheet.code: {row.code: row for row in sheet.data_rows} for sheet in form.sheets}
-    columns = {sheet.code: {column.key: column for column in sheet.columns} for sheet in form.sheets}
-    tidy: list[ParsedValue] = []
-    for (sheet_code, row_code, column_key), value in values.items():
-        column = columns[sheet_code][column_key]
-        tidy.append(ParsedValue(sheet_code, rows[sheet_code][row_code].indicator, column.period, column.breakdown,
-                                value))
+    values, issues = read_values(form, frames)
+    rule_issues, computed = check(form, values)
+    issues.extend(rule_issues)
+    values.update(computed)
+    meta = _tidy_meta(form)
+    tidy = [ParsedValue(*meta[key], value) for key, value in values.items()]
     narrative = _grid(frames.get(_nfc(form.narrative.name)))
     for section in form.narrative.sections:
         if not section.answer:
@@ -266,11 +396,15 @@ def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:
         raw = _at(narrative, section.excel_row, NARRATIVE_ANSWER_COL)
         text = None if _blank(raw) else _cell_text(raw)
         if text is None and section.required:
-            issues.append(Issue("error", form.narrative.name, section.cell, section.code,
-                                f"Mục «{section.code} {section.heading}» chưa có nội dung (ô {section.cell}). "
-                                "Hãy nhập nội dung báo cáo cho mục này.", "required"))
+            issues.append(_narrative_issue(form, section))
         tidy.append(ParsedValue(NARRATIVE_SHEET_CODE, section.code, "", "", None, text))
     return ParseResult(identity, tuple(tidy), _in_sheet_order(form, issues))
+
+
+def _narrative_issue(form: Form, section: Any) -> Issue:
+    return Issue("error", form.narrative.name, section.cell, section.code,
+                 f"Mục «{section.code} {section.heading}» chưa có nội dung (ô {section.cell}). "
+                 "Hãy nhập nội dung báo cáo cho mục này.", "required")
 
 
 def _cell_position(address: str) -> tuple[int, int]:
