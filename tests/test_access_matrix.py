@@ -101,6 +101,10 @@ EXPECTED: dict[str, str] = {
     "dashboard.accept_version": DEPARTMENT,
     "dashboard.return_version": DEPARTMENT,
     "api.export": DEPARTMENT,
+    "intake.intake_list": DEPARTMENT,
+    "intake.confirm": DEPARTMENT,
+    "intake.reject": DEPARTMENT,
+    "api_intake.intake_records": DEPARTMENT,
 }
 
 # (endpoint, actor) cells whose answer the table alone cannot decide: (status, Location or None).
@@ -209,7 +213,8 @@ def build_world(app: Any) -> World:
     sha[OTHER], filenames[OTHER] = make_version(app, OTHER, 1, other_blank, value=4218)
     make_version(app, OTHER, 2, other_blank + b"", value=4218.5)
     params = {"plan_code": PLAN, "unit_code": OWN, "number": 1, "n": 1, "filename": "app.css",
-              "token": reset, "message_id": message_id, "user_id": user_ids[UNIT_OTHER]}
+              "token": reset, "message_id": message_id, "user_id": user_ids[UNIT_OTHER],
+              "record_id": 1}
     return World(app=app, tokens=tokens, user_ids=user_ids, session_keys=session_keys, params=params, sha=sha, filenames=filenames)
 
 

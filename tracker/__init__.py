@@ -82,9 +82,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import admin, api, api_returns, auth, dashboard, main, notify, unit
+    from .views import admin, api, api_intake, api_returns, auth, dashboard, intake, main, notify, unit
 
-    for module in (auth, main, unit, dashboard, notify, admin, api, api_returns):
+    for module in (auth, main, unit, dashboard, notify, admin, api, api_returns, intake, api_intake):
         app.register_blueprint(module.bp)
 
 

@@ -19,9 +19,10 @@ def init_app(app: Flask) -> None:
     for command in (seed_command, plan_copy_command, create_user_command, create_token_command,
                     check_forms_command):
         app.cli.add_command(command)
-    from . import cli_export, cli_notify, cli_ops
+    from . import cli_export, cli_intake, cli_notify, cli_ops
 
     cli_notify.init_app(app)
+    cli_intake.init_app(app)
     cli_export.init_app(app)
     cli_ops.init_app(app)
 

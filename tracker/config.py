@@ -66,3 +66,20 @@ RATELIMIT_HEADERS_ENABLED = False
 PASSWORD_RESET_MAX_AGE = 3600
 # Werkzeug hash method; tests use a cheap one so hundreds of accounts do not cost minutes.
 PASSWORD_HASH_METHOD = "scrypt"
+
+# The intake mailbox (ingest-mail): IMAP over TLS ("ssl", port 993) or STARTTLS ("starttls", 143); "none"
+# only to a loopback address. Every socket operation times out, so a silent server cannot hang cron.
+INTAKE_IMAP_HOST: str | None = None
+INTAKE_IMAP_PORT: int | None = None
+INTAKE_IMAP_USER: str | None = None
+INTAKE_IMAP_PASSWORD: str | None = None
+INTAKE_IMAP_FOLDER = "INBOX"
+# Processed messages are flagged with the keyword and, when this is set, moved (or copied) there.
+INTAKE_IMAP_PROCESSED_FOLDER: str | None = None
+INTAKE_IMAP_KEYWORD = "$TrackerProcessed"
+INTAKE_IMAP_SECURITY = "ssl"
+INTAKE_IMAP_TIMEOUT = 30.0
+# A private CA's certificate file for the mail server ("" means the system's trust store).
+INTAKE_IMAP_CAFILE = ""
+# Larger messages are listed with the reason and never downloaded whole.
+INTAKE_MAX_MESSAGE_BYTES = 40 * 1024 * 1024

@@ -229,6 +229,12 @@ class ReturnVersion(db.Model):
     warnings: Mapped[int] = mapped_column(Integer, default=0)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Where the return came from: "upload" (web page or API) or "email" (the intake mailbox), and for
+    # email the sender, the Date header its client wrote and the Message-ID.
+    source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
+    sender: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    message_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_id: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     assignment: Mapped[Assignment] = relationship(back_populates="versions")
     uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
@@ -295,7 +301,8 @@ class OutboundMessage(db.Model):
     __tablename__ = "outbound_messages"
     __table_args__ = (UniqueConstraint("plan_id", "unit_key", "kind", "step"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    # None only for replies to the intake mailbox's senders whose message named no plan.
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
     # Unit code, or "" for messages to the department: NULL would not take part in the unique key.
     unit_key: Mapped[str] = mapped_column(String(16), default="")
     kind: Mapped[str] = mapped_column(String(32))
@@ -326,6 +333,55 @@ class AuditEvent(db.Model):
     target: Mapped[str] = mapped_column(String(300), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class IntakeMessage(db.Model):
+    """One message read from the intake mailbox (or a saved .eml), once per Message-ID."""
+
+    __tablename__ = "intake_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The Message-ID header, or "<sha256:…@tracker>" of the raw bytes when the message has none.
+    message_id: Mapped[str] = mapped_column(String(500), unique=True)
+    sender: Mapped[str] = mapped_column(String(254), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    message_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the mailbox received it (IMAP INTERNALDATE): the time the late/on-time rule uses.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    origin: Mapped[str] = mapped_column(String(8), default="imap")  # imap, eml
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    records: Mapped[list[IntakeRecord]] = relationship(back_populates="message", order_by="IntakeRecord.id",
+                                                       cascade="all, delete-orphan")
+
+
+class IntakeRecord(db.Model):
+    """What became of one attachment of an intake message (or of a message with none usable)."""
+
+    __tablename__ = "intake_records"
+    __table_args__ = (UniqueConstraint("intake_message_id", "attachment_sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    intake_message_id: Mapped[int] = mapped_column(ForeignKey("intake_messages.id", ondelete="CASCADE"))
+    # sha256 of the attachment's bytes; "" for the record of a message with no attachment at all.
+    attachment_sha256: Mapped[str] = mapped_column(String(64), default="")
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="")  # spreadsheet, pdf, other, none
+    state: Mapped[str] = mapped_column(String(16), index=True)  # accepted, held, refused, ignored
+    reason: Mapped[str] = mapped_column(Text, default="")
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("return_versions.id"))
+    # A held attachment's bytes, kept until staff decide; the upload path stores them as a version then.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    message: Mapped[IntakeMessage] = relationship(back_populates="records")
+    unit: Mapped[Unit | None] = relationship()
+    assignment: Mapped[Assignment | None] = relationship()
+    version: Mapped[ReturnVersion | None] = relationship()
+    decided_by: Mapped[User | None] = relationship()
 
 
 def plan_by_code(code: str) -> Plan | None:

@@ -54,6 +54,7 @@ class MessageKind(enum.StrEnum):
     RETURNED = "returned"
     VISIT_APPROACHING = "visit_approaching"
     DIGEST = "digest"
+    INTAKE_REPLY = "intake_reply"
 
 
     @property
@@ -69,6 +70,7 @@ _KIND_LABELS = {
     MessageKind.RETURNED: "Trả lại để chỉnh sửa",
     MessageKind.VISIT_APPROACHING: "Sắp đến lịch kiểm tra",
     MessageKind.DIGEST: "Bản tổng hợp",
+    MessageKind.INTAKE_REPLY: "Trả lời thư gửi báo cáo",
 }
 
 
@@ -105,7 +107,7 @@ class ContactError(ValueError):
 class Draft:
     """A message decided and rendered, not yet stored; ``error`` set means it cannot be sent."""
 
-    plan_id: int
+    plan_id: int | None  # None: a reply to an intake message that named no plan
     plan_code: str
     unit_key: str
     kind: str
@@ -397,7 +399,13 @@ def queue_receipt(version: ReturnVersion) -> bool:
                "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code))}
     state = "đầy đủ" if version.complete else "chưa đầy đủ"
-    draft = _draft(plan, unit.code, MessageKind.RECEIPT, f"v{version.version}", _contacts([unit.code])[unit.code],
+    recipients = _contacts([unit.code])[unit.code]
+    if version.source == "email" and version.sender:
+        # The sender gets the intake's own reply (receipt and problems in one message), not this one too.
+        recipients = [r for r in recipients if r != version.sender.lower()]
+        if not recipients:
+            return False
+    draft = _draft(plan, unit.code, MessageKind.RECEIPT, f"v{version.version}", recipients,
                    f"Đã nhận báo cáo phiên bản {version.version} ({state}) – {unit.name}", "receipt", context)
     return store(draft, received)
 
@@ -445,6 +453,8 @@ def requeue(message: OutboundMessage, as_of: datetime) -> None:
     require_aware(as_of, "as_of")
     if message.kind == MessageKind.DIGEST.value:
         recipients, missing = staff_addresses(), NO_STAFF
+    elif message.kind == MessageKind.INTAKE_REPLY.value:
+        recipients, missing = list(message.recipients), "Thư gửi đến không có địa chỉ người gửi"
     else:
         recipients, missing = _contacts([message.unit_key])[message.unit_key], NO_CONTACTS
     message.recipients = list(recipients)
@@ -467,8 +477,8 @@ def _due_filter(as_of: datetime) -> Any:
             & (OutboundMessage.next_attempt_at <= as_of))
 
 
-def _key_header(plan_code: str, message: OutboundMessage) -> str:
-    return f"{plan_code}/{message.unit_key or '-'}/{message.kind}/{message.step}"
+def _key_header(plan_code: str | None, message: OutboundMessage) -> str:
+    return f"{plan_code or '-'}/{message.unit_key or '-'}/{message.kind}/{message.step}"
 
 
 def flush_pending(limit: int | None = None, as_of: datetime | None = None) -> FlushReport:
@@ -502,18 +512,19 @@ def flush_pending(limit: int | None = None, as_of: datetime | None = None) -> Fl
     messages = db.session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(claimed))
                                   .order_by(OutboundMessage.id)).all()
     plans = {p.id: p for p in db.session.scalars(select(Plan).where(
-        Plan.id.in_({m.plan_id for m in messages})))}
+        Plan.id.in_({m.plan_id for m in messages if m.plan_id is not None})))}
     max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 5))
     built: list[tuple[OutboundMessage, Any]] = []
     errors: list[str] = []
     failed = 0
     for message in messages:
-        plan = plans[message.plan_id]
+        plan = plans.get(message.plan_id) if message.plan_id is not None else None
+        reply_to = department_cc(plan) if plan is not None else current_app.config.get("DEPARTMENT_EMAIL") or ""
         try:
             built.append((message, mailer.build_message(
                 message.subject, message.recipients, message.body_text, message.body_html,
-                cc=message.cc, reply_to=department_cc(plan),
-                headers={"X-Tracker-Key": _key_header(plan.code, message)})))
+                cc=message.cc, reply_to=reply_to,
+                headers={"X-Tracker-Key": _key_header(plan.code if plan else None, message)})))
         except mailer.HeaderInjection as exc:
             message.status = MessageStatus.FAILED.value
             message.last_error = f"Tiêu đề thư chứa ký tự xuống dòng, không gửi: {exc}"

@@ -36,6 +36,16 @@ class UploadSettings:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a return came from when not uploaded on the site: ``email`` with its sender and headers."""
+
+    source: str
+    sender: str = ""
+    message_date: datetime | None = None
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
 class UploadOutcome:
     version: ReturnVersion
     created: bool  # False: the same bytes were already stored as this version
@@ -68,8 +78,11 @@ def _identity_refusal(parsed: ParseResult, assignment: Assignment) -> Refusal | 
 
 
 def receive_return(assignment: Assignment, data: bytes, filename: str, uploader: User | None, note: str,
-                   received_at: datetime, forms: Mapping[str, Form], settings: UploadSettings) -> UploadOutcome:
+                   received_at: datetime, forms: Mapping[str, Form], settings: UploadSettings,
+                   origin: Origin | None = None) -> UploadOutcome:
     """Store ``data`` as the assignment's next version and commit; return it.
+
+    ``origin`` records a return that arrived by email (source, sender, Date, Message-ID) on the version.
 
     Raises Refusal (with code, Vietnamese message and HTTP status) for a file that cannot be a
     return; the refusal is committed to the audit log and nothing else is stored.
@@ -101,7 +114,7 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
         db.session.commit()
         raise
     version = _store(assignment, data, inspected.kind, inspected.filename, sha256, form, parsed, uploader,
-                     note, received_at)
+                     note, received_at, origin)
     if version is None:  # an identical upload won the race
         existing = db.session.scalar(select(ReturnVersion).where(
             ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
@@ -138,13 +151,15 @@ def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
 
 
 def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
-           parsed: ParseResult, uploader: User | None, note: str, received_at: datetime) -> ReturnVersion | None:
+           parsed: ParseResult, uploader: User | None, note: str, received_at: datetime,
+           origin: Origin | None = None) -> ReturnVersion | None:
     """Insert the version with its bytes, values and issues and commit; None if the same bytes won a race.
 
     Raises Refusal("storage_failed", status 503) when the database fails part-way; nothing is kept.
     """
     try:
-        return _store_attempts(assignment, data, kind, filename, sha256, form, parsed, uploader, note, received_at)
+        return _store_attempts(assignment, data, kind, filename, sha256, form, parsed, uploader, note, received_at,
+                               origin)
     except (OperationalError, InterfaceError) as exc:
         # The database went away, filled up or stayed locked mid-transaction: the rollback undoes the
         # version row and its bytes, and the officer is told plainly that nothing was kept.
@@ -157,14 +172,17 @@ def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256
 
 def _store_attempts(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
                     parsed: ParseResult, uploader: User | None, note: str,
-                    received_at: datetime) -> ReturnVersion | None:
+                    received_at: datetime, origin: Origin | None = None) -> ReturnVersion | None:
+    source = origin or Origin("upload")
     for _attempt in range(3):
         number = (db.session.scalar(select(func.max(ReturnVersion.version))
                                     .where(ReturnVersion.assignment_id == assignment.id)) or 0) + 1
         version = ReturnVersion(assignment_id=assignment.id, version=number, form_code=form.code,
                                 form_version=form.version, file_kind=kind, filename=filename, size=len(data),
                                 sha256=sha256, received_at=received_at, uploaded_by_id=getattr(uploader, "id", None),
-                                note=note, complete=parsed.complete, errors=parsed.errors, warnings=parsed.warnings)
+                                note=note, complete=parsed.complete, errors=parsed.errors, warnings=parsed.warnings,
+                                source=source.source, sender=source.sender[:254], message_date=source.message_date,
+                                message_id=source.message_id[:500])
         try:
             db.session.add(version)
             db.session.flush()

@@ -46,7 +46,8 @@ def mail_log() -> Any:
     status = request.args.get("status", "")
     kind = request.args.get("kind", "")
     plan_code = request.args.get("plan", "")
-    query = select(OutboundMessage, Plan.code).join(Plan, Plan.id == OutboundMessage.plan_id)
+    # Outer join: replies to the intake mailbox's senders may belong to no plan.
+    query = select(OutboundMessage, Plan.code).outerjoin(Plan, Plan.id == OutboundMessage.plan_id)
     if status in {s.value for s in MessageStatus}:
         query = query.where(OutboundMessage.status == status)
     if kind in {k.value for k in MessageKind}:
@@ -68,7 +69,7 @@ def mail_log() -> Any:
 @department_required
 def mail_detail(message_id: int) -> Any:
     message = _message_or_404(message_id)
-    plan = db.session.get(Plan, message.plan_id)
+    plan = db.session.get(Plan, message.plan_id) if message.plan_id is not None else None
     return render_template("notify/mail_detail.html", message=message, plan=plan,
                            MessageStatus=MessageStatus, MessageKind=MessageKind)
 

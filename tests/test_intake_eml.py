@@ -1,0 +1,113 @@
+"""Issue 19: ``ingest-mail --eml FILE…`` (a mailbox exported by hand), the intake API and its replies."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from intake_fixtures import LUC_NGAN_CONTACT, XLSX, filled_return, make_email
+from tracker import reminders
+from tracker.extensions import db
+from tracker.models import IntakeRecord, OutboundMessage, ReturnVersion
+
+RECEIVED = "from mx.bacgiang.gov.vn by mail.bacgiang.gov.vn; Thu, 9 May 2024 22:30:00 +0700"
+
+
+def saved(tmp_path: Path, name: str, raw: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    return str(path)
+
+
+def test_saved_messages_are_processed_once_with_the_received_time(app, runner, tmp_path):
+    raw = make_email(LUC_NGAN_CONTACT, [("Báo cáo.xlsx", filled_return(app, "219"), XLSX)],
+                     date=datetime(2024, 5, 8, tzinfo=UTC), extra={"Received": RECEIVED})
+    path = saved(tmp_path, "thư 1.eml", raw)
+    result = runner.invoke(args=["ingest-mail", "--eml", path])
+    assert result.exit_code == 0, result.output
+    assert "Đã nhận [219], phiên bản 1" in result.output
+    with app.app_context():
+        version = db.session.scalar(select(ReturnVersion))
+        # The receiving server's Received header, not the client's Date: 22:30 on 9/5 is still on time.
+        assert version.received_at == datetime(2024, 5, 9, 15, 30, tzinfo=UTC) and version.source == "email"
+    again = runner.invoke(args=["ingest-mail", "--eml", path, path])
+    assert again.exit_code == 0 and "đã xử lý từ trước: 2" in again.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReturnVersion)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboundMessage)
+                                 .where(OutboundMessage.kind == "intake_reply")) == 1
+
+
+def test_the_command_explains_bad_invocations(app, runner, tmp_path):
+    no_mailbox = runner.invoke(args=["ingest-mail"])
+    assert no_mailbox.exit_code != 0 and "INTAKE_IMAP_HOST" in no_mailbox.output
+    path = saved(tmp_path, "a.eml", make_email())
+    assert "--eml" in runner.invoke(args=["ingest-mail", path]).output
+    assert "Cần ít nhất một tệp .eml" in runner.invoke(args=["ingest-mail", "--eml"]).output
+    app.config.update(INTAKE_IMAP_HOST="mail.bacgiang.gov.vn", INTAKE_IMAP_SECURITY="none")
+    plain = runner.invoke(args=["ingest-mail"])
+    assert plain.exit_code != 0 and "không mã hoá" in plain.output
+    assert runner.invoke(args=["ingest-mail", "--dry-run", "--eml", path]).exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(IntakeRecord)) == 0
+
+
+def test_the_api_lists_processed_messages_for_staff_only(app, runner, client, tmp_path, token_for):
+    runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "link.eml", make_email(
+        LUC_NGAN_CONTACT, body="https://drive.google.com/file/d/1/view", message_id="<link@demo.bacgiang.vn>"))])
+    staff = {"Authorization": f"Bearer {token_for('staff')}"}
+    body = client.get("/api/v1/intake", headers=staff).get_json()
+    (row,) = body["records"]
+    assert {"message_id", "received_at", "sender", "unit", "state", "reason", "version"} <= set(row)
+    assert (row["message_id"], row["sender"], row["state"], row["unit"], row["version"]) == (
+        "<link@demo.bacgiang.vn>", LUC_NGAN_CONTACT, "ignored", None, None)
+    assert "drive.google.com" in row["reason"]
+    assert client.get("/api/v1/intake?state=accepted", headers=staff).get_json() == {"records": []}
+    bad = client.get("/api/v1/intake?state=lost", headers=staff)
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_state"
+    unit = client.get("/api/v1/intake", headers={"Authorization": f"Bearer {token_for('unit', '219')}"})
+    assert unit.status_code == 403
+
+
+def test_a_reply_that_names_no_plan_shows_on_the_mail_log_and_can_be_retried(app, runner, client, tmp_path,
+                                                                           login_as):
+    runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "empty.eml", make_email(LUC_NGAN_CONTACT))])
+    with app.app_context():
+        reply = db.session.scalar(select(OutboundMessage).where(OutboundMessage.kind == "intake_reply"))
+        assert reply.plan_id is None and reply.recipients == [LUC_NGAN_CONTACT] and reply.status == "sent"
+        assert "không có tệp đính kèm" in reply.body_text
+        reply.status = "failed"
+        db.session.commit()
+        reply_id = reply.id
+    login_as("staff")
+    page = client.get("/mail-log").get_data(as_text=True)
+    assert "Trả lời thư gửi báo cáo" in page
+    assert client.get(f"/mail-log/{reply_id}").status_code == 200
+    assert client.post(f"/mail-log/{reply_id}/retry").status_code == 302
+    with app.app_context():
+        again = db.session.get(OutboundMessage, reply_id)
+        assert again.status == "sent" and again.recipients == [LUC_NGAN_CONTACT]
+
+
+def test_auto_replies_get_no_reply(app, runner, tmp_path):
+    raw = make_email(LUC_NGAN_CONTACT, extra={"Auto-Submitted": "auto-replied"})
+    assert runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "ooo.eml", raw)]).exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(IntakeRecord)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 0
+
+
+def test_the_receipt_to_the_units_other_contacts_leaves_the_sender_out(app, runner, tmp_path):
+    with app.app_context():
+        from tracker.models import Unit
+
+        unit = db.session.scalar(select(Unit).where(Unit.code == "219"))
+        reminders.set_contacts(unit, ["truongphong219@demo.bacgiang.vn"], add=True)
+        db.session.commit()
+    raw = make_email(LUC_NGAN_CONTACT, [("bc.xlsx", filled_return(app, "219"), XLSX)])
+    assert runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "bc.eml", raw)]).exit_code == 0
+    with app.app_context():
+        sent: dict[str, Any] = {m.kind: m.recipients for m in db.session.scalars(select(OutboundMessage))}
+    assert sent == {"intake_reply": [LUC_NGAN_CONTACT], "receipt": ["truongphong219@demo.bacgiang.vn"]}
