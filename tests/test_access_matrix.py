@@ -105,6 +105,12 @@ EXPECTED: dict[str, str] = {
     "intake.confirm": DEPARTMENT,
     "intake.reject": DEPARTMENT,
     "api_intake.intake_records": DEPARTMENT,
+    "api_chase.remind": DEPARTMENT,
+    "api_chase.timeliness": DEPARTMENT,
+    "api_chase.queue": DEPARTMENT,
+    "review.queue": DEPARTMENT,
+    "review.remind_units": DEPARTMENT,
+    "review.comment": UNIT,
 }
 
 # (endpoint, actor) cells whose answer the table alone cannot decide: (status, Location or None).

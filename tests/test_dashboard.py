@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from versions import add_version
+from versions import add_sample_returns, add_version
 
 VN = timezone(timedelta(hours=7))
 DEADLINE = datetime(2024, 5, 10, 0, 0, tzinfo=VN)
@@ -16,12 +16,7 @@ AFTER = "2024-05-11T00:00:00%2B07:00"  # one day after the deadline, "+" encoded
 @pytest.fixture
 def returns(app):
     """213 on time, 215 incomplete, 216 late (first complete after the deadline), 219 on time then fixed."""
-    add_version(app, "213", 1, DEADLINE - timedelta(days=2), True, warnings=1)
-    add_version(app, "215", 1, DEADLINE - timedelta(days=1), False, errors=3, warnings=2)
-    add_version(app, "216", 1, DEADLINE - timedelta(days=3), False, errors=1)
-    add_version(app, "216", 2, DEADLINE + timedelta(hours=5), True)
-    add_version(app, "219", 1, DEADLINE - timedelta(days=4), True)
-    add_version(app, "219", 2, DEADLINE - timedelta(seconds=1), True, warnings=4)
+    add_sample_returns(app)
 
 
 def counts(html: str) -> dict[str, int]:
@@ -101,12 +96,27 @@ def test_as_of_before_deadline_and_before_any_upload(client, login_as, returns):
     assert counts(iso) == counts(before)
 
 
-@pytest.mark.parametrize("bad", ["hôm qua", "2024-13-01T00:00", "2024-05-10", "10/05/2024 00:00"])
+@pytest.mark.parametrize("bad", ["hôm qua", "2024-13-01T00:00", "2024-05-10", "31/02/2024 08:00",
+                                 "10/05/24 08:00", "10/05/2024 25:00", "05/10/2024 8 giờ"])
 def test_bad_as_of_is_400_in_vietnamese(client, login_as, bad):
     login_as("staff")
     response = client.get(f"/plans/{PLAN}/dashboard", query_string={"as_of": bad})
     assert response.status_code == 400
-    assert "không hợp lệ" in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert "không hợp lệ" in text and "10/05/2024 08:00" in text
+
+
+@pytest.mark.parametrize("page", ["dashboard", "schedule"])
+def test_as_of_field_reads_day_first_on_vietnam_time(client, login_as, page):
+    login_as("staff")
+    html = client.get(f"/plans/{PLAN}/{page}", query_string={"as_of": "10/05/2024 08:00"}).get_data(as_text=True)
+    # 10 May, not 5 October; shown back in the field the way it was typed.
+    assert "<strong>10/05/2024 08:00</strong>" in html
+    assert 'value="10/05/2024 08:00"' in html and 'type="datetime-local"' not in html
+    for preset in ("Tại hạn nộp", "Hôm nay", "1 ngày trước hạn", "7 ngày sau hạn"):
+        assert preset in html
+    at_deadline = client.get(f"/plans/{PLAN}/{page}", query_string={"as_of": "2024-05-10T00:00+07:00"})
+    assert "<strong>10/05/2024 00:00</strong>" in at_deadline.get_data(as_text=True)
 
 
 def test_filter_by_status(client, login_as, returns):

@@ -399,7 +399,10 @@ def test_without_smtp_server_messages_land_in_the_outbox_for_staff(notify_app: A
 
     login_as("staff")
     page = client.get("/mail-log").get_data(as_text=True)
-    assert "instance/outbox/" in page and page.count(".eml</a>") == 10
+    assert "instance/outbox/" in page and page.count(".eml<span") == 10
+    # Written to the outbox is not sent: the log says which, with the unit's name instead of its code.
+    assert page.count("Đã ghi vào hộp thư đi</span>") == 10 and ">Đã gửi</span>" not in page
+    assert "Huyện Lục Ngạn" in page
     download = client.get(f"/mail-log/{stored[0].id}/eml")
     assert download.status_code == 200 and download.mimetype == "message/rfc822"
     assert download.data == Path(stored[0].eml_path).read_bytes()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -25,3 +25,16 @@ def add_version(app: Any, unit_code: str, number: int, received_at: datetime, co
         db.session.add(version)
         db.session.commit()
         return version.id
+
+
+DEADLINE = datetime(2024, 5, 10, 0, 0, tzinfo=timezone(timedelta(hours=7)))
+
+
+def add_sample_returns(app: Any) -> None:
+    """213 on time, 215 incomplete, 216 late (first complete after the deadline), 219 on time then fixed."""
+    add_version(app, "213", 1, DEADLINE - timedelta(days=2), True, warnings=1)
+    add_version(app, "215", 1, DEADLINE - timedelta(days=1), False, errors=3, warnings=2)
+    add_version(app, "216", 1, DEADLINE - timedelta(days=3), False, errors=1)
+    add_version(app, "216", 2, DEADLINE + timedelta(hours=5), True)
+    add_version(app, "219", 1, DEADLINE - timedelta(days=4), True)
+    add_version(app, "219", 2, DEADLINE - timedelta(seconds=1), True, warnings=4)

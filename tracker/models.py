@@ -73,6 +73,9 @@ class Contact(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(254))
+    # Who answers at that address and by phone: staff chasing a unit call a person, not a mailbox.
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
     unit: Mapped[Unit] = relationship(back_populates="contacts")
 
 
@@ -242,6 +245,9 @@ class ReturnVersion(db.Model):
     file: Mapped[ReturnFile] = relationship(cascade="all, delete-orphan", uselist=False)
     issues: Mapped[list[ReturnIssue]] = relationship(cascade="all, delete-orphan", order_by="ReturnIssue.id")
     reviews: Mapped[list[Review]] = relationship(back_populates="version", order_by="Review.id")
+    comments: Mapped[list[VersionComment]] = relationship(back_populates="version",
+                                                          order_by="VersionComment.id",
+                                                          cascade="all, delete-orphan")
 
 
 class ReturnFile(db.Model):
@@ -293,6 +299,20 @@ class Review(db.Model):
 
     version: Mapped[ReturnVersion] = relationship(back_populates="reviews")
     reviewer: Mapped[User | None] = relationship()
+
+
+class VersionComment(db.Model):
+    """One message of the thread between staff and the unit about a version; never edited."""
+
+    __tablename__ = "version_comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    version: Mapped[ReturnVersion] = relationship(back_populates="comments")
+    author: Mapped[User | None] = relationship()
 
 
 class OutboundMessage(db.Model):

@@ -55,6 +55,8 @@ class MessageKind(enum.StrEnum):
     VISIT_APPROACHING = "visit_approaching"
     DIGEST = "digest"
     INTAKE_REPLY = "intake_reply"
+    MANUAL_REMINDER = "manual_reminder"
+    COMMENT = "comment"
 
 
     @property
@@ -71,7 +73,13 @@ _KIND_LABELS = {
     MessageKind.VISIT_APPROACHING: "Sắp đến lịch kiểm tra",
     MessageKind.DIGEST: "Bản tổng hợp",
     MessageKind.INTAKE_REPLY: "Trả lời thư gửi báo cáo",
+    MessageKind.MANUAL_REMINDER: "Nhắc nộp (cán bộ Sở gửi)",
+    MessageKind.COMMENT: "Ý kiến trao đổi",
 }
+
+# Every kind that asks a unit to report: "last reminded" on the chase list and in the status API.
+REMINDER_KINDS = (MessageKind.DEADLINE_APPROACHING.value, MessageKind.OVERDUE.value,
+                  MessageKind.MANUAL_REMINDER.value)
 
 
 class MessageStatus(enum.StrEnum):
@@ -93,6 +101,16 @@ class MessageStatus(enum.StrEnum):
     def tone(self) -> str:
         """Return the badge colour class."""
         return {"pending": "info", "sending": "info", "sent": "ok", "failed": "bad"}[self.value]
+
+
+OUTBOX_LABEL = "Đã ghi vào hộp thư đi"
+
+
+def status_label(status: str, eml_path: str) -> str:
+    """Return the mail log's word for a message: one written to the .eml outbox was not sent anywhere."""
+    if status == MessageStatus.SENT.value and eml_path:
+        return OUTBOX_LABEL
+    return MessageStatus(status).label
 
 
 class ReminderError(ValueError):
@@ -434,6 +452,42 @@ def queue_returned(review: Review) -> bool:
     return store(draft, as_of)
 
 
+def manual_reminder_draft(plan: Plan, us: UnitStanding, step: str, as_of: datetime,
+                          sender_name: str) -> Draft:
+    """Return the reminder a staff member sends by hand to ``us``'s unit at ``as_of`` under ``step``."""
+    context = {**_unit_context(plan, us, as_of), "sender_name": sender_name}
+    return _draft(plan, us.unit_code, MessageKind.MANUAL_REMINDER, step, _contacts([us.unit_code])[us.unit_code],
+                  f"Đề nghị hoàn thiện và gửi báo cáo – {us.unit_name}", "manual_reminder", context)
+
+
+def unit_officer_addresses(unit_id: int) -> list[str]:
+    """Return the login addresses of the unit's active officers, sorted."""
+    return list(db.session.scalars(select(User.email).where(User.unit_id == unit_id, User.role == Role.UNIT,
+                                                            User.active.is_(True)).order_by(User.email)))
+
+
+def queue_comment(comment: Any, recipients: Sequence[str], to_unit: bool) -> bool:
+    """Queue ``comment`` (a VersionComment) to ``recipients`` once; return True when queued.
+
+    The step is ``c<comment id>``; call it in the comment's transaction, before its commit.
+    """
+    if comment.id is None:
+        db.session.flush()
+    version = comment.version
+    plan, unit = version.assignment.plan, version.assignment.unit
+    author = comment.author
+    author_name = (author.name or author.email) if author is not None else "Hệ thống"
+    context = {**_common(plan, comment.created_at), "unit_code": unit.code, "unit_name": unit.name,
+               "version": version, "body": comment.body, "received_text": fmt_datetime(version.received_at),
+               "recipient_label": f"Bộ phận phụ trách báo cáo của {unit.name}" if to_unit else "Cán bộ Sở",
+               "author_label": f"Cán bộ Sở {author_name}" if to_unit else f"{author_name} ({unit.name})",
+               "link": mailer.public_url(_version_path(plan.code, unit.code, version.version) + "#comments")}
+    draft = _draft(plan, unit.code, MessageKind.COMMENT, f"c{comment.id}", recipients,
+                   f"Ý kiến về báo cáo phiên bản {version.version} – {unit.name}", "comment", context,
+                   missing=NO_CONTACTS if to_unit else NO_STAFF)
+    return store(draft, comment.created_at)
+
+
 def queue_digest(plan: Plan, as_of: datetime) -> Draft | None:
     """Queue a digest of ``plan`` asked for by staff at ``as_of``; return it, or None if already queued.
 
@@ -639,8 +693,8 @@ def set_contacts(unit: Unit, addresses: Sequence[str], add: bool = False, actor:
 
 
 __all__ = [
-    "CLAIM_LEASE", "ContactChange", "ContactError", "Draft", "FlushReport", "MessageKind", "MessageStatus",
+    "CLAIM_LEASE", "OUTBOX_LABEL", "REMINDER_KINDS", "ContactChange", "ContactError", "Draft", "FlushReport", "MessageKind", "MessageStatus",
     "NO_CONTACTS", "RETRY_BASE", "ReminderError", "RunReport", "decide", "digest_draft", "flush_pending",
-    "normalize_email", "parse_addresses", "queue_digest", "queue_receipt", "queue_returned", "requeue", "run",
-    "set_contacts", "settings_for", "staff_addresses", "store",
+    "manual_reminder_draft", "normalize_email", "parse_addresses", "queue_comment", "queue_digest", "queue_receipt", "queue_returned", "requeue", "run",
+    "set_contacts", "settings_for", "staff_addresses", "status_label", "store", "unit_officer_addresses",
 ]

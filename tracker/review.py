@@ -94,3 +94,31 @@ def decide_return(target: VersionUnderReview, reason: str) -> ReviewDecision:
         raise ReviewRefused(f"Phiên bản {target.version} đã được trả lại để chỉnh sửa trước đó.", 409)
     return ReviewDecision(target.version, ReviewState.RETURNED, reason, "review.return",
                           f"Đã trả lại phiên bản {target.version} để đơn vị chỉnh sửa.")
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What the unit's officer should do next about a version: a badge tone, a heading and a sentence."""
+
+    tone: str
+    title: str
+    text: str
+    upload_again: bool
+
+
+def officer_next_step(complete: bool, errors: int, review: ReviewState | None, newest_version: int,
+                      version: int) -> NextStep:
+    """Return the officer's next step for ``version`` from its result and the Sở's latest review of it."""
+    if version != newest_version:
+        return NextStep("muted", "Đã có phiên bản mới hơn",
+                        f"Đơn vị đã nộp phiên bản {newest_version}; Sở xem xét phiên bản mới nhất.", False)
+    if review is ReviewState.RETURNED:
+        return NextStep("bad", "Sở trả lại để chỉnh sửa",
+                        "Sửa báo cáo theo lý do dưới đây rồi tải lên bản đã sửa; Sở sẽ xem xét lại bản mới.", True)
+    if review is ReviewState.ACCEPTED:
+        return NextStep("ok", "Sở đã chấp nhận", "Báo cáo đã được Sở chấp nhận: đơn vị không cần làm gì thêm.", False)
+    if not complete or errors:
+        return NextStep("bad", "Cần sửa lỗi",
+                        f"Sửa {errors} lỗi liệt kê dưới đây rồi tải lên bản đã sửa.", True)
+    return NextStep("info", "Chờ Sở xem xét",
+                    "Báo cáo đầy đủ, đã được ghi nhận. Sở sẽ xem xét và thông báo nếu cần chỉnh sửa.", False)

@@ -29,6 +29,28 @@ def parse_instant(text: str) -> datetime:
     return as_utc(datetime.fromisoformat(text))
 
 
+_VN_INPUT = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ ,T]+(\d{1,2})[:hg](\d{2}))?$")
+
+
+def parse_vn_datetime(text: str) -> datetime:
+    """Parse "dd/mm/yyyy HH:MM" (or "dd/mm/yyyy", meaning 00:00) on the Asia/Ho_Chi_Minh wall clock.
+
+    Day first, whatever a browser's language would do; returns the instant in UTC. Raises ValueError
+    when the text has another shape or names no real day or time.
+    """
+    match = _VN_INPUT.match(" ".join(text.split()))
+    if match is None:
+        raise ValueError(f"not a dd/mm/yyyy HH:MM time: {text!r}")
+    day, month, year, hour, minute = match.groups()
+    wall = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), tzinfo=LOCAL_TZ)
+    return as_utc(wall)
+
+
+def fmt_input(value: datetime) -> str:
+    """Format ``value`` as the as-of field shows it: dd/mm/yyyy HH:MM in Vietnam time."""
+    return local(value).strftime("%d/%m/%Y %H:%M")
+
+
 def local(value: datetime) -> datetime:
     """Return ``value`` shown on the Asia/Ho_Chi_Minh wall clock."""
     return as_utc(value).astimezone(LOCAL_TZ)

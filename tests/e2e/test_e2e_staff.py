@@ -54,7 +54,7 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     assert REASON in row.inner_text()
 
     # At the deadline nobody had sent anything: every unit that must report is overdue.
-    page.get_by_role("link", name="Xem tại hạn nộp").click()
+    page.get_by_role("link", name="Tại hạn nộp").click()
     assert "10/05/2024 00:00" in page.get_by_test_id("as-of").inner_text()
     overdue = page.locator(".stats li[data-status='overdue'] strong").inner_text()
     assert overdue == "9"

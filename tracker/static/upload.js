@@ -6,6 +6,9 @@
   var zone = document.getElementById("dropzone");
   var bar = document.getElementById("upload-progress");
   var status = document.getElementById("upload-status");
+  var chosen = document.getElementById("file-name");
+  function showName() { if (chosen && input.files.length) chosen.textContent = "Đã chọn: " + input.files[0].name; }
+  input.addEventListener("change", showName);
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("over"); });
   });
@@ -13,7 +16,7 @@
     zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.remove("over"); });
   });
   zone.addEventListener("drop", function (e) {
-    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; status.textContent = "Đã chọn: " + input.files[0].name; }
+    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; showName(); }
   });
   form.addEventListener("submit", function (e) {
     if (!input.files.length) return;

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import api_error, department_required, login_required
+from ..chase import last_reminded
 from ..extensions import db
 from ..models import Plan
 from ..standings import UnitStanding, plan_standings
@@ -45,7 +46,7 @@ def _as_of() -> datetime | None:
         return None
 
 
-def standing_json(item: UnitStanding) -> dict[str, Any]:
+def standing_json(item: UnitStanding, last_reminded_at: datetime | None = None) -> dict[str, Any]:
     """Return one unit's standing as the status API shows it."""
     s = item.standing
     return {
@@ -54,6 +55,7 @@ def standing_json(item: UnitStanding) -> dict[str, Any]:
         "latest_received_at": _instant(s.latest_received_at), "errors": s.errors, "warnings": s.warnings,
         "review": None if s.review is None else {"state": s.review.value, "reason": s.review_reason},
         "counted_version": s.counted_version,
+        "last_reminded_at": _instant(last_reminded_at),
     }
 
 
@@ -67,8 +69,9 @@ def status(plan_code: str) -> Any:
     # A unit's token sees its own unit only: the list is filtered, not refused.
     unit_ids = None if current_user.is_department else [current_user.unit_id or 0]
     items = plan_standings(plan, as_of, unit_ids=unit_ids)
+    reminded = last_reminded(plan, as_of, None if unit_ids is None else [i.unit_code for i in items])
     return jsonify({"plan": plan.code, "as_of": _instant(as_of), "deadline": _instant(plan.deadline),
-                    "units": [standing_json(item) for item in items]})
+                    "units": [standing_json(item, reminded.get(item.unit_code)) for item in items]})
 
 
 @bp.get("/plans/<plan_code>/export.xlsx")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -21,7 +21,10 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import audit, forms, reminders
+from .. import audit, charts, forms, reminders
+from ..chase import chase_list
+from ..plan_series import plan_timeliness
+from ..review_queue import review_queue
 from ..access import department_required
 from ..compliance import ReviewState, Standing, Status, summarize
 from ..export import build_workbook
@@ -37,7 +40,7 @@ from ..models import (
 )
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
 from ..standings import UnitStanding, collect_export_input, plan_standings
-from ..timeutil import LOCAL_TZ, as_utc, local, parse_instant, utc_now
+from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
 from .main import get_plan
 
 bp = Blueprint("dashboard", __name__)
@@ -57,8 +60,9 @@ SORT_COLUMNS: dict[str, str] = {
 
 
 def parse_as_of(text: str | None, now: datetime) -> datetime:
-    """Return the instant named by ``text``: ``now`` when empty, a ``YYYY-MM-DDTHH:MM`` wall-clock time of
-    Asia/Ho_Chi_Minh (what <input type=datetime-local> sends), or ISO 8601 with an offset.
+    """Return the instant named by ``text``: ``now`` when empty, "dd/mm/yyyy HH:MM" (the as-of field, typed
+    the Vietnamese way, on Vietnam's clock), a ``YYYY-MM-DDTHH:MM`` Vietnam wall-clock time, or ISO 8601
+    with an offset (the links the pages build).
 
     Raises ValueError (with a Vietnamese message) on anything else.
     """
@@ -66,12 +70,14 @@ def parse_as_of(text: str | None, now: datetime) -> datetime:
     if not text:
         return now
     try:
+        if "/" in text:
+            return parse_vn_datetime(text)
         if _LOCAL_INPUT.match(text):
             return as_utc(datetime.fromisoformat(text).replace(tzinfo=LOCAL_TZ))
         return parse_instant(text)
     except ValueError:
-        raise ValueError(f"Thời điểm «{text}» không hợp lệ. Hãy chọn ngày giờ (dạng 2024-05-10T00:00, giờ Việt "
-                         f"Nam) hoặc ghi theo ISO 8601 có múi giờ (dạng 2024-05-10T00:00:00+07:00).") from None
+        raise ValueError(f"Thời điểm «{text}» không hợp lệ. Hãy ghi ngày giờ theo dạng ngày/tháng/năm giờ:phút, "
+                         "giờ Việt Nam, ví dụ 10/05/2024 08:00.") from None
 
 
 def as_of_from_request(now: datetime) -> datetime:
@@ -155,16 +161,28 @@ def dashboard(plan_code: str) -> Any:
         rows = [r for r in rows if r.standing.status.value == status_filter]
     rows = sort_rows(rows, sort, direction == "desc")
     keep = {"as_of": as_of_param(as_of) if explicit else None, "status": status_filter or None}
+    timeliness = plan_timeliness(plan, as_of)
     return render_template(
         "dashboard/dashboard.html", plan=plan, rows=rows, summary=summary, as_of=as_of, explicit=explicit,
         as_of_input=_picker_value(as_of, explicit), status_filter=status_filter, sort=sort,
         direction=direction, columns=SORT_COLUMNS, keep=keep, statuses=list(Status),
-        deadline_param=as_of_param(plan.deadline), width=_width)
+        deadline_param=as_of_param(plan.deadline), width=_width, presets=as_of_presets(plan),
+        chase_rows=chase_list(plan, as_of, standings), timeliness=timeliness,
+        line=charts.line_chart(timeliness), bars=charts.status_bars(summary.counts),
+        colours=charts.SERIES_COLOURS, waiting=len(review_queue(plan)))
 
 
 def _picker_value(as_of: datetime, explicit: bool) -> str:
     # Empty unless a time was chosen: a pre-filled "now" would freeze the view at that minute on "Xem".
-    return local(as_of).strftime("%Y-%m-%dT%H:%M") if explicit else ""
+    return fmt_input(as_of) if explicit else ""
+
+
+def as_of_presets(plan: Plan) -> list[tuple[str, str | None]]:
+    """Return the as-of field's presets (label, query value; None means now)."""
+    day = timedelta(days=1)
+    return [("Tại hạn nộp", as_of_param(plan.deadline)), ("Hôm nay", None),
+            ("1 ngày trước hạn", as_of_param(plan.deadline - day)),
+            ("7 ngày sau hạn", as_of_param(plan.deadline + 7 * day))]
 
 
 def _width(part: int, whole: int) -> int:
@@ -202,7 +220,8 @@ def schedule(plan_code: str) -> Any:
               "attention": visit_needs_attention(v.visit_date, as_of, by_unit.get(v.unit_id))}
              for v in visits]
     return render_template("dashboard/schedule.html", plan=plan, items=items, as_of=as_of, explicit=explicit,
-                           as_of_input=_picker_value(as_of, explicit), upcoming_days=UPCOMING_DAYS)
+                           as_of_input=_picker_value(as_of, explicit), upcoming_days=UPCOMING_DAYS,
+                           presets=as_of_presets(plan))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +277,11 @@ def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnde
 def _review(plan_code: str, unit_code: str, number: int, returning: bool) -> Any:
     plan, unit, assignment, version = _load_version(plan_code, unit_code, number)
     back = url_for("unit.home", plan_code=plan.code, unit_code=unit.code)
+    # Named places only (no URL from the form): the queue and the version page send staff back there.
+    if request.form.get("next") == "review-queue":
+        back = url_for("review.queue", plan_code=plan.code)
+    elif request.form.get("next") == "version":
+        back = url_for("unit.version", plan_code=plan.code, unit_code=unit.code, number=version.version)
     target = _under_review(assignment, version)
     try:
         if returning:

@@ -58,7 +58,10 @@ def mail_log() -> Any:
     counts = dict(db.session.execute(select(OutboundMessage.status, func.count())
                                      .group_by(OutboundMessage.status)).all())
     plans = db.session.scalars(select(Plan).order_by(Plan.deadline.desc())).all()
+    unit_names = dict(db.session.execute(select(Unit.code, Unit.name).where(
+        Unit.code.in_({m.unit_key for m, _ in rows if m.unit_key}))).all())
     return render_template("notify/mail_log.html", rows=rows, counts=counts, plans=plans,
+                           unit_names=unit_names, status_label=reminders.status_label,
                            statuses=list(MessageStatus), kinds=list(MessageKind),
                            MessageStatus=MessageStatus, MessageKind=MessageKind,
                            selected={"status": status, "kind": kind, "plan": plan_code},
@@ -71,6 +74,7 @@ def mail_detail(message_id: int) -> Any:
     message = _message_or_404(message_id)
     plan = db.session.get(Plan, message.plan_id) if message.plan_id is not None else None
     return render_template("notify/mail_detail.html", message=message, plan=plan,
+                           status_label=reminders.status_label,
                            MessageStatus=MessageStatus, MessageKind=MessageKind)
 
 

@@ -16,7 +16,10 @@ from .. import forms as form_registry
 from .. import reminders, returns
 from ..access import department_required, ensure_unit_access, login_required
 from ..extensions import db
+from ..blanks import blank_groups
+from ..compliance import ReviewState
 from ..guard import Refusal
+from ..review import officer_next_step
 from ..models import (Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, Unit, Visit,
                       assignment_for)
 from ..standings import plan_standings
@@ -166,8 +169,14 @@ def version(plan_code: str, unit_code: str, number: int) -> Any:
     assignment = load_assignment(plan_code, unit_code)
     version = load_version(assignment, number)
     form = form_registry.get(version.form_code)
+    newest = db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
+                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
+    last_review = version.reviews[-1] if version.reviews else None
+    step = officer_next_step(version.complete, version.errors,
+                             ReviewState(last_review.state) if last_review else None, newest, version.version)
     return render_template("unit/version.html", plan=assignment.plan, unit=assignment.unit, version=version,
-                           groups=returns.issues_by_sheet(version), form=form)
+                           groups=returns.issues_by_sheet(version), form=form, last_review=last_review,
+                           step=step, newest=newest, blanks=blank_groups(version.issues))
 
 
 def withdraw(assignment: Assignment, number: int, confirmed: bool = True):  # -> ReturnVersion

@@ -1,0 +1,94 @@
+"""Chasing and reviewing from the web: manual reminders from the dashboard, the «Chờ Sở xem xét» queue,
+and the comment thread of a version."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import reminders
+from ..access import department_required, ensure_unit_access, login_required
+from ..chase import remind
+from ..chasing import RemindRefused
+from ..comments import CommentRefused, add_comment
+from ..extensions import db
+from ..models import Plan, ReturnVersion, Unit, assignment_for, plan_by_code, unit_by_code
+from ..review_queue import review_queue
+from ..timeutil import utc_now
+
+bp = Blueprint("review", __name__, url_prefix="/plans/<plan_code>")
+# A click queues a few messages; more than this many wait for the next cron run.
+FLUSH_LIMIT = 50
+
+
+def plan_or_404(code: str) -> Plan:
+    plan = plan_by_code(code)
+    if plan is None:
+        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
+    return plan
+
+
+@bp.post("/remind")
+@department_required
+def remind_units(plan_code: str) -> Any:
+    plan = plan_or_404(plan_code)
+    one = request.form.get("one", "").strip()
+    codes = [one] if one else list(dict.fromkeys(c.strip() for c in request.form.getlist("unit") if c.strip()))
+    back = url_for("dashboard.dashboard", plan_code=plan.code, _anchor="chase")
+    if not codes:
+        flash("Chưa chọn đơn vị nào để nhắc: hãy đánh dấu các đơn vị cần nhắc.", "error")
+        return redirect(back)
+    now = utc_now()
+    done: list[str] = []
+    for code in codes[:500]:
+        unit = unit_by_code(code)
+        if unit is None:
+            flash(f"Không tìm thấy đơn vị mã «{code}».", "error")
+            continue
+        try:
+            done.append(remind(plan, unit, now, current_user).unit_name)
+        except RemindRefused as refused:
+            flash(refused.message, "error" if refused.status != 409 else "info")
+    db.session.commit()
+    if done:
+        reminders.flush_pending(limit=FLUSH_LIMIT, as_of=utc_now())
+        flash(f"Đã gửi thư nhắc tới {len(done)} đơn vị: {', '.join(done)}.", "ok")
+    return redirect(back)
+
+
+@bp.get("/review-queue")
+@department_required
+def queue(plan_code: str) -> Any:
+    plan = plan_or_404(plan_code)
+    return render_template("dashboard/review_queue.html", plan=plan, items=review_queue(plan))
+
+
+@bp.post("/units/<unit_code>/versions/<int:number>/comments")
+@login_required
+def comment(plan_code: str, unit_code: str, number: int) -> Any:
+    plan = plan_or_404(plan_code)
+    unit: Unit | None = unit_by_code(unit_code)
+    if unit is None:
+        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    ensure_unit_access(unit)
+    assignment = assignment_for(plan, unit)
+    if assignment is None:
+        abort(404, f"{unit.name} không thuộc kế hoạch này.")
+    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
+                                                            ReturnVersion.version == number))
+    if version is None:
+        abort(404, f"Không có phiên bản {number} của báo cáo này.")
+    back = url_for("unit.version", plan_code=plan.code, unit_code=unit.code, number=number, _anchor="comments")
+    try:
+        add_comment(version, current_user, request.form.get("body", ""), utc_now())
+    except CommentRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "error")
+        return render_template("dashboard/review_refused.html", plan=plan, unit=unit, back=back,
+                               message=str(refused)), 422
+    db.session.commit()
+    reminders.flush_pending(limit=10, as_of=utc_now())
+    flash("Đã gửi ý kiến.", "ok")
+    return redirect(back)
