@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from versions import add_sample_returns, add_version
+from versions import add_sample_returns
 
 VN = timezone(timedelta(hours=7))
 DEADLINE = datetime(2024, 5, 10, 0, 0, tzinfo=VN)
