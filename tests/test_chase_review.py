@@ -48,6 +48,9 @@ def test_remind_api_queues_once_per_day_and_says_when(app, client, token_for, sm
     # Queued in the transaction, delivered after the commit: the server got exactly one message.
     assert [m.rcpt_tos for m in smtp_server.messages] == [["ldtbxh220@demo.bacgiang.vn"]]
     assert "Đề nghị hoàn thiện và gửi báo cáo" in smtp_server.messages[0].subject
+    letter = smtp_server.messages[0].text()
+    assert "Huyện Sơn Động" in letter and "hạn nộp: " in letter and "Quá hạn chưa nộp" in letter
+    assert "người nhắc: Cán bộ Phòng Trẻ em và Bình đẳng giới" in letter
 
     again = client.post(f"/api/v1/plans/{PLAN}/units/220/remind", headers=bearer(token))
     assert again.status_code == 409
