@@ -17,12 +17,12 @@ def plan_timeliness(plan: Plan, as_of: datetime) -> Timeliness:
     exempt = {aid: form is None for aid, form in db.session.execute(
         select(Assignment.id, Assignment.form_code).where(Assignment.plan_id == plan.id))}
     receipts: dict[int, list[Receipt]] = defaultdict(list)
-    for aid, received_at, number, complete in db.session.execute(
+    for aid, received_at, number, complete, withdrawn_at in db.session.execute(
             select(ReturnVersion.assignment_id, ReturnVersion.received_at, ReturnVersion.version,
-                   ReturnVersion.complete)
+                   ReturnVersion.complete, ReturnVersion.withdrawn_at)
             .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
             .where(Assignment.plan_id == plan.id, ReturnVersion.received_at <= as_of)):
-        receipts[aid].append(Receipt(received_at, number, complete))
+        receipts[aid].append(Receipt(received_at, number, complete, withdrawn_at))
     reviews: dict[int, list[ReviewEvent]] = defaultdict(list)
     for aid, created_at, number, state in db.session.execute(
             select(ReturnVersion.assignment_id, Review.created_at, ReturnVersion.version, Review.state)

@@ -1,7 +1,7 @@
 """«Chờ Sở xem xét»: complete versions that staff have not reviewed yet, oldest first.
 
 Only a unit's newest version can be reviewed (``review``), so the queue holds at most one version per
-unit: the newest, when it is complete and carries no review.
+unit: the newest, when it is complete, not withdrawn, and carries no review.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def review_queue(plan: Plan) -> list[Waiting]:
     """Return the newest complete, unreviewed version of each unit of ``plan``, oldest receipt first."""
     ranked = (select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version,
                      ReturnVersion.received_at, ReturnVersion.complete, ReturnVersion.warnings,
-                     ReturnVersion.form_code,
+                     ReturnVersion.form_code, ReturnVersion.withdrawn_at,
                      func.row_number().over(partition_by=ReturnVersion.assignment_id,
                                             order_by=(ReturnVersion.received_at.desc(),
                                                       ReturnVersion.version.desc())).label("rank"))
@@ -43,7 +43,7 @@ def review_queue(plan: Plan) -> list[Waiting]:
         .join(ReturnVersion, ReturnVersion.id == ranked.c.id)
         .join(Assignment, Assignment.id == ranked.c.assignment_id)
         .join(Unit, Unit.id == Assignment.unit_id)
-        .where(ranked.c.rank == 1, ranked.c.complete.is_(True), ~reviewed)
+        .where(ranked.c.rank == 1, ranked.c.complete.is_(True), ranked.c.withdrawn_at.is_(None), ~reviewed)
         .order_by(ReturnVersion.received_at, Unit.code)).all()
     return [Waiting(code, name, form, number, received_at, warnings, received_at >= plan.deadline)
             for code, name, form, number, received_at, warnings in rows]

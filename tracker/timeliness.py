@@ -7,8 +7,9 @@ plain values out; no clock, no database. The counts on a day are those at the en
 ``as_of`` on its own day), under the same rules as ``compliance.standing``:
 
 - ``received``: required units with at least one version received;
-- ``complete``: required units whose latest version is complete and not returned for correction,
-  so the curve dips when staff return a version and rises again with the correction;
+- ``complete``: required units with a counted version (``compliance.counts``: complete, not returned
+  for correction by its latest review, not withdrawn), so the curve dips when staff return a
+  version or the unit withdraws one, and rises again with the correction;
 - ``on_time``: required units whose first complete version was received before the deadline;
 - ``reminders_sent``: reminder emails sent that day (not cumulative).
 
@@ -36,6 +37,7 @@ class Receipt:
     received_at: datetime
     version: int
     complete: bool
+    withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,31 +94,37 @@ class Timeliness:
 
 
 def _changes(unit: UnitEvents, as_of: datetime) -> tuple[datetime | None, datetime | None, list[tuple[datetime, bool]]]:
-    """Return (first receipt, first complete receipt, [(instant, complete after it)]) up to ``as_of``."""
-    events: list[tuple[datetime, int, int, object]] = []
+    """Return (first receipt, first complete receipt, [(instant, has a counted version after it)]) up to
+    ``as_of``. A version counts from its receipt while complete, stops at a return (its latest review
+    decides: a later acceptance counts it again) and for good at its withdrawal.
+    """
+    events: list[tuple[datetime, int, int, int, str]] = []  # (at, order, version, tie, what)
     for r in unit.receipts:
         if require_aware(r.received_at, "received_at") <= as_of:
-            events.append((r.received_at, 0, r.version, r))
+            events.append((r.received_at, 0, r.version, 0, "complete" if r.complete else "draft"))
+            if r.withdrawn_at is not None and require_aware(r.withdrawn_at, "withdrawn_at") <= as_of:
+                events.append((r.withdrawn_at, 2, r.version, 0, "withdrawn"))
     for i, v in enumerate(unit.reviews):
         if require_aware(v.created_at, "created_at") <= as_of:
-            events.append((v.created_at, 1, i, v))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
+            events.append((v.created_at, 1, v.version, i, v.state))
+    events.sort(key=lambda e: e[:4])
     first = first_complete = None
-    latest: Receipt | None = None
-    review: str | None = None
+    complete: dict[int, bool] = {}
+    returned: dict[int, bool] = {}
+    withdrawn: set[int] = set()
     state = False
     changes: list[tuple[datetime, bool]] = []
-    for at, _, _, event in events:
-        if isinstance(event, Receipt):
-            if latest is not None and (event.received_at, event.version) < (latest.received_at, latest.version):
-                continue  # an older version received at the same instant changes nothing
-            latest, review = event, None
+    for at, order, version, _, what in events:
+        if order == 0:
+            complete[version] = what == "complete"
             first = first or at
-            if event.complete and first_complete is None:
+            if what == "complete" and first_complete is None:
                 first_complete = at
-        elif isinstance(event, ReviewEvent) and latest is not None and event.version == latest.version:
-            review = event.state
-        now = latest is not None and latest.complete and review != ReviewState.RETURNED.value
+        elif order == 1:
+            returned[version] = what == ReviewState.RETURNED.value
+        else:
+            withdrawn.add(version)
+        now = any(ok and not returned.get(n, False) and n not in withdrawn for n, ok in complete.items())
         if now != state:
             changes.append((at, now))
             state = now
@@ -152,6 +160,7 @@ def series(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
         for at, now in changes:
             complete_moves.append((local(at).date(), 1 if now else -1))
         event_days.extend(local(r.received_at).date() for r in unit.receipts if r.received_at <= as_of)
+        event_days.extend(local(at).date() for at, _ in changes)
     sent_days = sorted(local(require_aware(t, "reminder")).date() for t in reminders if t <= as_of)
     event_days.extend(sent_days)
 
