@@ -1,14 +1,14 @@
 """chase and review: contact names and phones, comment threads on versions
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
