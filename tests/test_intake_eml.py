@@ -111,3 +111,36 @@ def test_the_receipt_to_the_units_other_contacts_leaves_the_sender_out(app, runn
     with app.app_context():
         sent: dict[str, Any] = {m.kind: m.recipients for m in db.session.scalars(select(OutboundMessage))}
     assert sent == {"intake_reply": [LUC_NGAN_CONTACT], "receipt": ["truongphong219@demo.bacgiang.vn"]}
+
+
+def test_two_runs_at_once_store_one_version_and_send_one_reply(app, tmp_path):
+    import threading
+
+    from tracker import forms as form_registry
+    from tracker import intake
+
+    raw = make_email(LUC_NGAN_CONTACT, [("bc.xlsx", filled_return(app, "219"), XLSX)])
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        try:
+            with app.app_context():
+                settings = intake.settings_from(app.config)
+                barrier.wait(timeout=10)
+                intake.ingest_files([("bc.eml", raw)], datetime.now(UTC), form_registry.all_forms(), settings)
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        counts = [db.session.scalar(select(func.count()).select_from(model)) for model in (ReturnVersion, IntakeRecord)]
+        replies = db.session.scalar(select(func.count()).select_from(OutboundMessage)
+                                    .where(OutboundMessage.kind == "intake_reply"))
+    assert counts == [1, 1] and replies == 1
