@@ -351,6 +351,7 @@ def ingest_mailbox(imap: ImapSettings, now: datetime, forms: Mapping[str, Form],
     run and is returned in ``error``.
     """
     done: list[MessageReport] = []
+    failed: list[str] = []
     error = ""
     db.session.commit()  # no transaction stays open while the IMAP server is talking
     try:
@@ -360,23 +361,40 @@ def ingest_mailbox(imap: ImapSettings, now: datetime, forms: Mapping[str, Form],
                 fetched = box.fetch(uid)
                 raw = RawMessage(fetched.raw, fetched.internaldate, "imap", f"UID {uid}",
                                  fetched.size if fetched.truncated else None)
-                done.append(process(raw, now, forms, settings, dry_run=dry_run))
+                report = _guarded(raw, now, forms, settings, dry_run, failed)
+                if report is None:
+                    continue  # left unflagged: the next run tries it again
+                done.append(report)
                 if not dry_run:
                     box.mark_processed(uid)
     except MailboxError as exc:
         db.session.rollback()
         error = str(exc)
     flush = None if dry_run else reminders.flush_pending(as_of=now)
-    return RunReport(tuple(done), error, flush, dry_run)
+    return RunReport(tuple(done), "\n".join(filter(None, [error, *failed])), flush, dry_run)
+
+
+def _guarded(raw: RawMessage, now: datetime, forms: Mapping[str, Form], settings: IntakeSettings, dry_run: bool,
+             failed: list[str]) -> MessageReport | None:
+    """Return ``process``'s report, or None (with the reason added to ``failed``) when it failed oddly."""
+    try:
+        return process(raw, now, forms, settings, dry_run=dry_run)
+    except Exception as exc:  # noqa: BLE001 - one odd message must not stop the others
+        db.session.rollback()
+        log.exception("processing intake message %s failed", raw.label)
+        failed.append(f"Thư {raw.label} chưa xử lý được ({type(exc).__name__}: {str(exc)[:200]}); thư được giữ "
+                      "nguyên để lần chạy sau thử lại.")
+        return None
 
 
 def ingest_files(files: Sequence[tuple[str, bytes]], now: datetime, forms: Mapping[str, Form],
                  settings: IntakeSettings, dry_run: bool = False) -> RunReport:
     """Process saved messages (name, bytes) as if read from the mailbox; send the replies."""
-    done = [process(RawMessage(data, None, "eml", name), now, forms, settings, dry_run=dry_run)
-            for name, data in files]
+    failed: list[str] = []
+    reports = [_guarded(RawMessage(data, None, "eml", name), now, forms, settings, dry_run, failed)
+               for name, data in files]
     flush = None if dry_run else reminders.flush_pending(as_of=now)
-    return RunReport(tuple(done), "", flush, dry_run)
+    return RunReport(tuple(r for r in reports if r is not None), "\n".join(failed), flush, dry_run)
 
 
 # ---------------------------------------------------------------------------------------------
