@@ -38,6 +38,7 @@ BENCHES: tuple[tuple[int, str, int], ...] = (
     (5, "bench.b5_blanks", 180),
     (6, "bench.b6_memory", 150),
     (7, "bench.b7_upload", 150),
+    (8, "bench.b8_outliers", 420),
 )
 TITLES = {
     1: "Parse and check one return",
@@ -47,6 +48,7 @@ TITLES = {
     5: "Blank workbooks for a province, and their zip",
     6: "Peak memory of the upload worker on a 10 MiB return",
     7: "One upload end to end through the API",
+    8: "Outlier list of the national status plan (10,595 communes)",
 }
 PACKAGES = ("Flask", "Flask-SQLAlchemy", "SQLAlchemy", "pandas", "numpy", "python-calamine", "openpyxl", "Jinja2",
             "Werkzeug", "psycopg", "aiosmtpd", "Flask-Mail")

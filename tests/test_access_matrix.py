@@ -34,6 +34,8 @@ from tracker.models import (
     Assignment,
     Contact,
     OutboundMessage,
+    OutlierBound,
+    OutlierVerification,
     Plan,
     ReturnFile,
     ReturnIssue,
@@ -111,6 +113,11 @@ EXPECTED: dict[str, str] = {
     "review.queue": DEPARTMENT,
     "review.remind_units": DEPARTMENT,
     "review.comment": UNIT,
+    "api_reviewer.changes": UNIT,
+    "api_reviewer.outliers": DEPARTMENT,
+    "reviewer.outliers": DEPARTMENT,
+    "reviewer.verify": DEPARTMENT,
+    "reviewer.form_page": DEPARTMENT,
 }
 
 # (endpoint, actor) cells whose answer the table alone cannot decide: (status, Location or None).
@@ -118,6 +125,10 @@ SPECIAL: dict[tuple[str, str], tuple[int, str | None]] = {
     # A unit officer's home is their unit's page in the latest plan.
     ("main.index", UNIT_OWN): (302, f"/plans/{PLAN}/units/{OWN}"),
     ("main.index", UNIT_OTHER): (302, f"/plans/{PLAN}/units/{OTHER}"),
+    # Unit 219 has one version: those allowed in learn there is no earlier one to compare it with.
+    ("api_reviewer.changes", ADMIN): (404, None),
+    ("api_reviewer.changes", STAFF): (404, None),
+    ("api_reviewer.changes", UNIT_OWN): (404, None),
 }
 
 # Known failures of routes owned by other modules; each must keep failing until fixed (strict xfail).
@@ -220,7 +231,7 @@ def build_world(app: Any) -> World:
     make_version(app, OTHER, 2, other_blank + b"", value=4218.5)
     params = {"plan_code": PLAN, "unit_code": OWN, "number": 1, "n": 1, "filename": "app.css",
               "token": reset, "message_id": message_id, "user_id": user_ids[UNIT_OTHER],
-              "record_id": 1}
+              "record_id": 1, "form_code": "PL03"}
     return World(app=app, tokens=tokens, user_ids=user_ids, session_keys=session_keys, params=params, sha=sha, filenames=filenames)
 
 
@@ -335,6 +346,8 @@ def check_object(world: World, endpoint: str, actor: str, response: Any) -> None
         assert response.headers["Content-Disposition"].startswith("attachment")
         text = workbook_text(body)
         assert OWN_NAME in text and OTHER_NAME not in text
+    if endpoint == "api_reviewer.outliers":
+        assert response.get_json()["plan"] == PLAN and isinstance(response.get_json()["items"], list)
     if endpoint == "api.status":
         codes = [unit["code"] for unit in response.get_json()["units"]]
         expected = {UNIT_OWN: [OWN], UNIT_OTHER: [OTHER]}.get(actor)
@@ -388,6 +401,8 @@ def test_get_matrix(live: World, endpoint: str, rule: str, args: tuple[str, ...]
             assert quote(path, safe="/") in response.headers["Location"] or path in response.headers["Location"]
     if status == 401:
         assert response.get_json()["error"]["code"] == "unauthorized"
+    if status == 404 and endpoint == "api_reviewer.changes":
+        assert response.get_json()["error"]["code"] == "no_previous_version"
     if status == 403 and not rule.startswith("/api/"):
         assert "Bạn không có quyền truy cập trang này" in response.get_data(as_text=True)
     if status == 200:
@@ -416,6 +431,19 @@ def test_version_numbers_are_looked_up_within_the_unit(live: World, suffix: str)
         response = client.get(f"/plans/{PLAN}/units/{OWN}{suffix}", headers=headers)
         assert response.status_code == 404, (actor, suffix)
         assert "Không có phiên bản" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_changes_of_another_units_versions_are_refused(live: World, mode: str) -> None:
+    # Unit 218 has two versions; its changes are staff's to read and never unit 219's.
+    path = f"/api/v1/plans/{PLAN}/units/{OTHER}/versions/2/changes"
+    client, headers = client_for(live, UNIT_OWN, mode)
+    assert client.get(path, headers=headers).status_code == 403
+    client, headers = client_for(live, UNIT_OTHER, mode)
+    body = client.get(path, headers=headers).get_json()
+    assert [(c["old"], c["new"]) for c in body["changes"]] == [(4218, 4218.5)]
+    client, headers = client_for(live, STAFF, mode)
+    assert client.get(path, headers=headers).get_json()["since"] == 1
 
 
 def test_department_gets_each_units_own_bytes(live: World) -> None:
@@ -458,7 +486,8 @@ def test_a_bearer_token_wins_over_the_session_cookie(live: World) -> None:
 def snapshot(world: World) -> tuple[int, ...]:
     with world.app.app_context():
         counts = tuple(db.session.scalar(select(func.count()).select_from(model))
-                       for model in (ReturnVersion, Review, User, Plan, Contact, OutboundMessage))
+                       for model in (ReturnVersion, Review, User, Plan, Contact, OutboundMessage, OutlierBound,
+                                     OutlierVerification))
         inactive = db.session.scalar(select(func.count()).select_from(User).where(User.active.is_(False)))
         revoked = db.session.scalar(select(func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_not(None)))
         return counts + (inactive, revoked)

@@ -221,8 +221,8 @@ def test_no_cell_shows_an_internal_code(client, login_as, returns):
 def test_every_sheet_prints_a4_landscape_fitted_with_headers_and_page_numbers(client, login_as, returns):
     login_as("staff")
     wb = book(client.get(f"/plans/{PLAN}/export.xlsx", query_string={"as_of": AS_OF}).data)
-    assert wb.sheetnames[0] == "Thông tin" and wb.sheetnames[-1] == "Lỗi và cảnh báo"
-    assert [n for n in wb.sheetnames[1:-1]] == [f"Biểu 0{i}" for i in range(1, 8)]
+    assert wb.sheetnames[0] == "Thông tin" and wb.sheetnames[-2:] == ["Lỗi và cảnh báo", "Số liệu bất thường"]
+    assert [n for n in wb.sheetnames[1:-2]] == [f"Biểu 0{i}" for i in range(1, 8)]
     for ws in wb.worksheets:
         assert ws.page_setup.orientation == "landscape", ws.title
         assert int(ws.page_setup.paperSize) == 9, ws.title  # A4

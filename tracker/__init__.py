@@ -82,11 +82,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import (admin, api, api_chase, api_intake, api_returns, auth, dashboard, intake, main, notify,
-                        review, unit)
+    from .views import (admin, api, api_chase, api_intake, api_returns, api_reviewer, auth, dashboard, intake, main,
+                        notify, review, reviewer, unit)
 
     for module in (auth, main, unit, dashboard, notify, admin, api, api_returns, intake, api_intake, review,
-                   api_chase):
+                   api_chase, reviewer, api_reviewer):
         app.register_blueprint(module.bp)
 
 

@@ -12,7 +12,11 @@ by which a stock value may move between the first and last period before a warni
 ``[[periods]]`` (``key``, ``label``, optional ``start``/``end`` dates); ``[column_sets.<name>]`` with
 ``breakdowns`` (``key``, ``label``, optional ``computed`` formula) and optional ``number = "decimal"``;
 ``[[sheets]]`` in order (``code``, ``name`` = the Excel sheet name, ``title``, ``column_set``, optional
-``optional = true``, ``rows``); ``[narrative]`` with ``[[narrative.sections]]``; ``[[rules]]``.
+``optional = true``, ``rows``); ``[narrative]`` with ``[[narrative.sections]]``; ``[[rules]]``; optional
+``[outliers]`` (the reviewer's plausibility checks, see ``OutlierSettings``: ``threshold``,
+``year_over_year``, ``year_over_year_min``, ``min_units``, ``[[outliers.populations]]`` with ``key``,
+``indicator``, ``scale``, ``label``, and ``[outliers.per]`` mapping a sheet code or an indicator code to a
+population key, the indicator winning; ``""`` opts an indicator out).
 
 A row is one inline table: ``code``, ``label``, ``unit``, ``kind`` (``stock`` = value at the end of a
 period, ``flow`` = count within it), optional ``stt``, ``required`` (default true), ``breakdowns`` (the
@@ -59,7 +63,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date
 from pathlib import Path
@@ -597,6 +601,40 @@ class Rule:
     instances: tuple[RuleInstance, ...]
 
 
+@dataclass(frozen=True)
+class Population:
+    """A population a count is divided by before units are compared, e.g. per 1,000 children."""
+
+    key: str
+    indicator: str  # "B01.children": the unit's own figure, same period (and breakdown where it has one)
+    scale: float  # 1000: per 1,000
+    label: str  # "1.000 trẻ em"
+
+
+@dataclass(frozen=True)
+class OutlierSettings:
+    """How the reviewer's tools judge a figure implausible (never an error, never blocking).
+
+    ``threshold``: modified z-score (0.6745 · |x − median| / MAD) above which a unit's figure is far out;
+    ``year_over_year``: ratio to the unit's figure in the source plan at or beyond which (either way) it
+    is flagged; ``year_over_year_min``: the larger of the two must reach this, small counts swing by chance;
+    ``min_units``: fewer units with a figure than this and no cross-unit score is given;
+    ``per``: indicator code -> population key, resolved for every data row (absent: compared raw).
+    """
+
+    threshold: float = 3.5
+    year_over_year: float = 2.0
+    year_over_year_min: float = 10.0
+    min_units: int = 5
+    populations: tuple[Population, ...] = ()
+    per: Mapping[str, str] = field(default_factory=dict)
+
+    def population(self, indicator: str) -> Population | None:
+        """Return the population ``indicator`` is compared per, or None when it is compared raw."""
+        key = self.per.get(indicator)
+        return next((p for p in self.populations if p.key == key), None) if key else None
+
+
 @dataclass(frozen=True, eq=False)
 class Form:
     """A loaded form; compared and hashed by identity so it can key caches cheaply."""
@@ -615,6 +653,7 @@ class Form:
     computed: tuple[ComputedCell, ...]
     stock_change_ratio: float
     source: Path
+    outliers: OutlierSettings = OutlierSettings()
 
     def sheet(self, code: str) -> Sheet:
         """Return the data sheet ``code`` ("B01"); raise KeyError when the form has none."""
@@ -708,7 +747,8 @@ _SHEET_KEYS = {"code", "name", "title", "column_set", "optional", "rows"}
 _RULE_KEYS = {"id", "severity", "check", "message"}
 _SECTION_KEYS = {"code", "heading", "required", "answer", "hint"}
 _TOP_KEYS = {"code", "name", "version", "title", "description", "decree09", "checks", "periods",
-             "column_sets", "sheets", "narrative", "rules"}
+             "column_sets", "sheets", "narrative", "rules", "outliers"}
+_OUTLIER_KEYS = {"threshold", "year_over_year", "year_over_year_min", "min_units", "populations", "per"}
 _CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHARED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -791,7 +831,59 @@ class _Builder:
             decree09=decree, periods=periods, column_sets=tuple(column_sets.values()),
             sheets=tuple(self.sheets.values()), narrative=narrative, rules=rules,
             computed=computed, stock_change_ratio=float(ratio), source=self.path,
+            outliers=self.outlier_settings(),
         )
+
+    def outlier_settings(self) -> OutlierSettings:
+        table = self.data.get("outliers", {})
+        if not isinstance(table, dict):
+            raise _Problem("[outliers] phải là một bảng", "outliers")
+        _unknown_keys(table, _OUTLIER_KEYS, "[outliers]", "[outliers]")
+        numbers: dict[str, float] = {}
+        # (key, smallest allowed value, whether that value itself is allowed)
+        for key, low, inclusive in (("threshold", 0.0, False), ("year_over_year", 1.0, False),
+                                    ("year_over_year_min", 0.0, True), ("min_units", 3.0, True)):
+            value = table.get(key, getattr(OutlierSettings, key))
+            if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                    or value < low or (value == low and not inclusive)):
+                bound = "không nhỏ hơn" if inclusive else "lớn hơn"
+                raise _Problem(f"[outliers] {key} phải là số {bound} {low:g}", f"{key} =")
+            numbers[key] = float(value)
+        populations: list[Population] = []
+        for item in table.get("populations", []):
+            where = "[[outliers.populations]]"
+            key = _require(item, "key", str, where, "populations")
+            indicator = _require(item, "indicator", str, where, f'"{key}"')
+            label = _require(item, "label", str, where, f'"{key}"')
+            scale = item.get("scale", 1)
+            if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+                raise _Problem(f"{where}: scale của «{key}» phải là số dương", f'"{key}"')
+            sheet_code, _, row_code = indicator.partition(".")
+            sheet = self.sheets.get(sheet_code)
+            if sheet is None or row_code not in {r.code for r in sheet.data_rows}:
+                raise _Problem(f"{where}: không có chỉ tiêu «{indicator}»", f'"{indicator}"')
+            populations.append(Population(key, indicator, float(scale), label))
+        known = {p.key for p in populations}
+        per_table = table.get("per", {})
+        if not isinstance(per_table, dict):
+            raise _Problem("[outliers.per] phải là một bảng", "outliers.per")
+        for code, key in per_table.items():
+            if not isinstance(key, str) or (key and key not in known):
+                raise _Problem(f"[outliers.per] «{code}»: không có nhóm dân số «{key}»", f"{code}")
+            sheet_code, _, row_code = code.partition(".")
+            sheet = self.sheets.get(sheet_code)
+            if sheet is None or (row_code and row_code not in {r.code for r in sheet.data_rows}):
+                raise _Problem(f"[outliers.per]: không có biểu hay chỉ tiêu «{code}»", f"{code}")
+        per: dict[str, str] = {}
+        own = {p.indicator for p in populations}
+        for sheet in self.sheets.values():
+            for row in sheet.data_rows:
+                key = per_table.get(row.indicator, per_table.get(sheet.code, ""))
+                # A rate of a computed row (a percentage) or of the population itself means nothing.
+                if key and row.computed is None and row.indicator not in own:
+                    per[row.indicator] = key
+        return OutlierSettings(numbers["threshold"], numbers["year_over_year"], numbers["year_over_year_min"],
+                               int(numbers["min_units"]), tuple(populations), per)
 
     def _sheet_offset(self, code: str) -> int:
         match = re.search(r'^\s*code\s*=\s*"' + re.escape(code) + '"', self.text, re.M)

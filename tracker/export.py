@@ -714,6 +714,35 @@ def _write_issues(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput,
     _page(ws, (header, header))
 
 
+@dataclass(frozen=True)
+class ExtraSheet:
+    """A table another module adds after «Lỗi và cảnh báo» (e.g. the outlier flags): text cells, labels only."""
+
+    name: str
+    title: str
+    headers: tuple[str, ...]
+    widths: tuple[float, ...]
+    rows: tuple[tuple[str, ...], ...]
+    empty: str = ""
+
+
+def _write_extra(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, sheet: ExtraSheet) -> None:
+    ws = book.add_worksheet(sheet.name[:31])
+    for index, width in enumerate(sheet.widths):
+        ws.set_column(index, index, width)
+    header = _title_block(ws, styles, data, len(sheet.widths) - 1, sheet.title)
+    for col, text in enumerate(sheet.headers):
+        ws.write_string(header, col, text, styles.header)
+    if not sheet.rows:
+        ws.merge_range(header + 1, 0, header + 1, len(sheet.widths) - 1, sheet.empty, styles.label)
+    for row, cells in enumerate(sheet.rows, start=header + 1):
+        for col, text in enumerate(cells):
+            ws.write_string(row, col, neutralize(text), styles.label)
+        _row_height(ws, row, [(t, sheet.widths[c]) for c, t in enumerate(cells)])
+    ws.freeze_panes(header + 1, 0)
+    _page(ws, (header, header))
+
+
 def _review_text(unit: ExportUnit) -> str:
     if unit.review is None:
         return ""
@@ -722,8 +751,9 @@ def _review_text(unit: ExportUnit) -> str:
     return unit.review.label
 
 
-def build_workbook(data: ExportInput, forms: Mapping[str, Form]) -> ConsolidatedWorkbook:
-    """Return the consolidated workbook of ``data`` as .xlsx bytes.
+def build_workbook(data: ExportInput, forms: Mapping[str, Form],
+                   extra: Sequence[ExtraSheet] = ()) -> ConsolidatedWorkbook:
+    """Return the consolidated workbook of ``data`` as .xlsx bytes; the ``extra`` sheets come last.
 
     Forms assigned in the plan but missing from ``forms`` get no Biểu lines (their units show blank);
     values whose sheet, indicator or column is not on the unit's form are left out.
@@ -748,6 +778,8 @@ def build_workbook(data: ExportInput, forms: Mapping[str, Form]) -> Consolidated
         else:
             _write_units_as_rows(book, styles, data, sheet, sheet_units, figures)
     _write_issues(book, styles, data, forms)
+    for sheet in extra:
+        _write_extra(book, styles, data, sheet)
     names = tuple(ws.get_name() for ws in book.worksheets())
     book.close()
     return ConsolidatedWorkbook(buffer.getvalue(), export_filename(data.plan_code, data.as_of), names)

@@ -98,6 +98,8 @@ class Plan(db.Model):
     # Reminder offsets and counts (see reminder_rules.ReminderSettings); {} means the defaults.
     reminder_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # The plan this one was copied from (plan-copy): the outlier check compares a unit with itself there.
+    copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
 
     assignments: Mapped[list[Assignment]] = relationship(back_populates="plan", cascade="all, delete-orphan")
     visits: Mapped[list[Visit]] = relationship(back_populates="plan", cascade="all, delete-orphan",
@@ -402,6 +404,63 @@ class IntakeRecord(db.Model):
     assignment: Mapped[Assignment | None] = relationship()
     version: Mapped[ReturnVersion | None] = relationship()
     decided_by: Mapped[User | None] = relationship()
+
+
+class ValueLayout(db.Model):
+    """The ordered cell keys ("indicator|period|breakdown") of packed values; shared by every pack alike."""
+
+    __tablename__ = "value_layouts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    keys: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ValuePack(db.Model):
+    """A version's numbers as one float64 array in its layout's order (NaN where blank).
+
+    Written with the version; the outlier list reads a national plan's counted values from these
+    (one row per unit) instead of millions of ``return_values`` rows.
+    """
+
+    __tablename__ = "value_packs"
+    version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"), primary_key=True)
+    layout_id: Mapped[int] = mapped_column(ForeignKey("value_layouts.id"), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutlierBound(db.Model):
+    """Staff's plausible range for one indicator of a form (every period and breakdown); kept as data."""
+
+    __tablename__ = "outlier_bounds"
+    __table_args__ = (UniqueConstraint("form_code", "indicator"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_code: Mapped[str] = mapped_column(String(32))
+    indicator: Mapped[str] = mapped_column(String(64))
+    min_value: Mapped[float | None] = mapped_column(Float)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class OutlierVerification(db.Model):
+    """Staff's note that a flagged figure was checked and is right; it holds while the value stays the same."""
+
+    __tablename__ = "outlier_verifications"
+    __table_args__ = (Index("ix_outlier_verifications_plan_unit", "plan_id", "unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("return_versions.id", ondelete="SET NULL"))
+    indicator: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32), default="")
+    breakdown: Mapped[str] = mapped_column(String(32), default="")
+    reason: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    verified_by: Mapped[User | None] = relationship()
 
 
 def plan_by_code(code: str) -> Plan | None:

@@ -31,7 +31,7 @@ def copy_plan(source_code: str, new_code: str, deadline: datetime, title: str | 
     copy = Plan(code=new_code, title=title or source.title, issuer=source.issuer, doc_number="",
                 doc_date=None, deadline=deadline, deadline_text="", periods=list(source.periods),
                 period_basis=source.period_basis, department_email=source.department_email,
-                reminder_settings=dict(source.reminder_settings))
+                reminder_settings=dict(source.reminder_settings), copied_from_id=source.id)
     for a in source.assignments:
         copy.assignments.append(Assignment(unit_id=a.unit_id, form_code=a.form_code, exempt_reason=a.exempt_reason))
     for v in source.visits:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from . import audit, reminders
+from . import audit, reminders, value_packs
 from .catalog import Form
 from .forms import form_label
 from .extensions import db
@@ -191,6 +191,7 @@ def _store_attempts(assignment: Assignment, data: bytes, kind: str, filename: st
                 db.session.execute(insert(ReturnValue), [
                     {"version_id": version.id, "sheet": v.sheet, "indicator": v.indicator, "period": v.period,
                      "breakdown": v.breakdown, "value": v.value, "text": v.text} for v in parsed.values])
+            value_packs.store_pack(version.id, ((v.indicator, v.period, v.breakdown, v.value) for v in parsed.values))
             if parsed.issues:
                 db.session.execute(insert(ReturnIssue), [
                     {"version_id": version.id, "severity": i.severity, "sheet": i.sheet, "cell": i.cell,

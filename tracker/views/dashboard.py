@@ -21,7 +21,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import audit, charts, forms, reminders
+from .. import audit, charts, forms, reminders, review_tools
 from ..chase import chase_list
 from ..plan_series import plan_timeliness
 from ..review_queue import review_queue
@@ -230,7 +230,8 @@ def schedule(plan_code: str) -> Any:
 
 def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
     """Build the consolidated workbook of ``plan`` at ``as_of``, record the export and return it as a download."""
-    workbook = build_workbook(collect_export_input(plan, as_of), report_forms())
+    workbook = build_workbook(collect_export_input(plan, as_of), report_forms(),
+                              extra=review_tools.export_sheets(plan, as_of, report_forms()))
     audit.record("export", target=plan.code, plan=plan.code, as_of=as_of.isoformat(), via=via,
                  filename=workbook.filename)
     db.session.commit()

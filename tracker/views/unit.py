@@ -13,17 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import forms as form_registry
-from .. import reminders, returns
-from ..access import department_required, ensure_unit_access, login_required
+from .. import reminders, returns, review_tools
+from ..access import department_required, login_required
 from ..extensions import db
 from ..blanks import blank_groups
 from ..compliance import ReviewState
 from ..guard import Refusal
 from ..review import officer_next_step
-from ..models import (Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, Unit, Visit,
-                      assignment_for)
+from ..models import Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, Unit, Visit
 from ..standings import plan_standings
 from ..timeutil import utc_now
+from .lookup import assignment_or_404, int_arg, previous_version, version_or_404
 from .main import get_plan
 
 bp = Blueprint("unit", __name__, url_prefix="/plans/<plan_code>")
@@ -31,23 +31,11 @@ bp = Blueprint("unit", __name__, url_prefix="/plans/<plan_code>")
 
 def load_assignment(plan_code: str, unit_code: str) -> Assignment:
     """Return the unit's assignment in the plan after the access check; 404 or 403 otherwise."""
-    plan = get_plan(plan_code)
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
-    if unit is None:
-        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
-    ensure_unit_access(unit)
-    assignment = assignment_for(plan, unit)
-    if assignment is None:
-        abort(404, f"{unit.name} không thuộc kế hoạch này.")
-    return assignment
+    return assignment_or_404(plan_code, unit_code)
 
 
 def load_version(assignment: Assignment, number: int) -> ReturnVersion:
-    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
-                                                            ReturnVersion.version == number))
-    if version is None:
-        abort(404, f"Không có phiên bản {number} của báo cáo này.")
-    return version
+    return version_or_404(assignment, number)
 
 
 def download(data: bytes, ascii_name: str, utf8_name: str, mimetype: str) -> Any:
@@ -72,12 +60,36 @@ def home(plan_code: str, unit_code: str) -> Any:
     visits = db.session.scalars(select(Visit).where(Visit.plan_id == plan.id, Visit.unit_id == unit.id)
                                 .options(selectinload(Visit.communes)).order_by(Visit.visit_date)).all()
     events = []
+    flags = []
     if current_user.is_department:
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.target == f"{plan.code}/{unit.code}")
                                     .order_by(AuditEvent.id.desc()).limit(200)).all()
+        flags = review_tools.plan_flags(plan, utc_now(), form_registry.all_forms(), unit.code)
+    counted = next((v for v in versions if v.version == standing.counted_version), None)
+    changes = page_changes(versions, counted)
     return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
                            versions=versions, latest=versions[0] if versions else None, visits=visits,
-                           events=events, now=utc_now())
+                           events=events, now=utc_now(), counted=counted, changes=changes, flags=flags)
+
+
+def page_changes(versions: list[ReturnVersion], counted: ReturnVersion | None) -> Any:
+    """Return the unit page's comparison: ``?changes=<n>&since=<m>``, else the counted version against the
+    one before it (the latest against its previous when there is no counted version or it is the first);
+    None with fewer than two versions. 404 for an unknown number."""
+    by_number = {v.version: v for v in versions}
+    number, since = int_arg("changes"), int_arg("since")
+    if number is None and versions:
+        number = counted.version if counted is not None and counted.version > min(by_number) else versions[0].version
+    if number is None:
+        return None
+    if number not in by_number or (since is not None and since not in by_number):
+        abort(404, f"Không có phiên bản {number if number not in by_number else since} của báo cáo này.")
+    if since is None:
+        since = max((n for n in by_number if n < number), default=None)
+    if since is None or since == number:
+        return None
+    version = by_number[number]
+    return review_tools.version_changes(version, by_number[since], form_registry.all_forms().get(version.form_code))
 
 
 def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
@@ -169,6 +181,8 @@ def version(plan_code: str, unit_code: str, number: int) -> Any:
     assignment = load_assignment(plan_code, unit_code)
     version = load_version(assignment, number)
     form = form_registry.get(version.form_code)
+    previous = previous_version(assignment, number)
+    changes = review_tools.version_changes(version, previous, form) if previous is not None else None
     newest = db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
                                .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
     last_review = version.reviews[-1] if version.reviews else None
@@ -176,7 +190,7 @@ def version(plan_code: str, unit_code: str, number: int) -> Any:
                              ReviewState(last_review.state) if last_review else None, newest, version.version)
     return render_template("unit/version.html", plan=assignment.plan, unit=assignment.unit, version=version,
                            groups=returns.issues_by_sheet(version), form=form, last_review=last_review,
-                           step=step, newest=newest, blanks=blank_groups(version.issues))
+                           step=step, newest=newest, blanks=blank_groups(version.issues), changes=changes)
 
 
 def withdraw(assignment: Assignment, number: int, confirmed: bool = True):  # -> ReturnVersion

@@ -1,0 +1,54 @@
+"""Lookups by URL part for the reviewer's pages and API: 404 with a Vietnamese message, 403 for another unit."""
+from __future__ import annotations
+
+from flask import abort, request
+from sqlalchemy import select
+
+from ..access import ensure_unit_access
+from ..extensions import db
+from ..models import Assignment, Plan, ReturnVersion, Unit, assignment_for, plan_by_code
+
+
+def plan_or_404(code: str) -> Plan:
+    plan = plan_by_code(code)
+    if plan is None:
+        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
+    return plan
+
+
+def assignment_or_404(plan_code: str, unit_code: str) -> Assignment:
+    """Return the unit's assignment after the access check (403 for another unit's officer); 404 if unknown."""
+    plan = plan_or_404(plan_code)
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    if unit is None:
+        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    ensure_unit_access(unit)
+    assignment = assignment_for(plan, unit)
+    if assignment is None:
+        abort(404, f"{unit.name} không thuộc kế hoạch này.")
+    return assignment
+
+
+def version_or_404(assignment: Assignment, number: int) -> ReturnVersion:
+    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
+                                                            ReturnVersion.version == number))
+    if version is None:
+        abort(404, f"Không có phiên bản {number} của báo cáo này.")
+    return version
+
+
+def previous_version(assignment: Assignment, number: int) -> ReturnVersion | None:
+    """Return the unit's version just before ``number`` (by number), or None for the first."""
+    return db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
+                                                         ReturnVersion.version < number)
+                             .order_by(ReturnVersion.version.desc()).limit(1))
+
+
+def int_arg(name: str) -> int | None:
+    """Return the query argument ``name`` as a positive integer, None when absent; 400 when malformed."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+        abort(400, f"Tham số {name} phải là số phiên bản (số nguyên dương), không phải «{raw[:20]}».")
+    return int(raw)
