@@ -36,12 +36,14 @@ def forms_dir() -> Path:
 @click.option("--demo", is_flag=True, help="Also create demo accounts and contact addresses.")
 def seed_command(demo: bool) -> None:
     """Load the units and plans kept in report_forms/ (idempotent)."""
+    from .demo_story import tell_story
     from .seed import seed, seed_demo
 
     report = seed(forms_dir())
     if demo:
         seed_demo(report, accounts.hash_password)
     db.session.commit()
+    story = tell_story() if demo else None
     click.echo(f"Đơn vị thêm mới: {report.units_added}; kế hoạch thêm mới: {', '.join(report.plans_added) or 'không có'}")
     if demo:
         click.echo(f"Địa chỉ liên hệ thêm mới: {report.contacts_added}")
@@ -51,6 +53,11 @@ def seed_command(demo: bool) -> None:
                 click.echo(f"  {email} / {password} / {role}")
         else:
             click.echo("Tài khoản dùng thử đã có từ trước (mật khẩu: demo-2024 nếu chưa đổi).")
+        if story is not None and story.told:
+            click.echo(f"Dữ liệu mẫu: {story.versions} phiên bản báo cáo, {story.reviews} ý kiến của Sở, "
+                       f"{story.messages} thư (ghi vào hộp thư đi, không gửi tới ai).")
+        elif story is not None:
+            click.echo(f"Dữ liệu mẫu không được tạo thêm: {story.reason}.")
 
 
 @click.command("plan-copy")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import audit, charts, forms, reminders, review_tools
 from ..chase import chase_list
+from ..demo_story import is_demo
 from ..plan_series import plan_timeliness
 from ..review_queue import review_queue
 from ..access import department_required
@@ -169,7 +170,7 @@ def dashboard(plan_code: str) -> Any:
         deadline_param=as_of_param(plan.deadline), width=_width, presets=as_of_presets(plan),
         chase_rows=chase_list(plan, as_of, standings), timeliness=timeliness,
         line=charts.line_chart(timeliness), bars=charts.status_bars(summary.counts),
-        colours=charts.SERIES_COLOURS, waiting=len(review_queue(plan)))
+        colours=charts.SERIES_COLOURS, waiting=len(review_queue(plan)), demo=is_demo(plan))
 
 
 def _picker_value(as_of: datetime, explicit: bool) -> str:
