@@ -109,9 +109,9 @@ class BarChart:
     bars: tuple[Bar, ...]
 
 
-def status_bars(counts: Mapping[Status, int], width: int = 560) -> BarChart:
+def status_bars(counts: Mapping[Status, int], width: int = 380) -> BarChart:
     """Return one bar per status (every status, zero included) scaled to the largest count."""
-    label_width, bar_height, gap = 150, 24, 8
+    label_width, bar_height, gap = 128, 22, 6
     biggest = max([*counts.values(), 1])
     room = width - label_width - 40
     bars = tuple(Bar(s, s.label, counts.get(s, 0), i * (bar_height + gap), room * counts.get(s, 0) / biggest,

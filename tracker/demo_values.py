@@ -17,7 +17,9 @@ _CELLS = re.compile(r"\b[A-Z]{1,3}\d+\b")
 
 
 def _seed_value(key: CellKey) -> int:
-    digest = hashlib.sha256("/".join(key).encode()).digest()
+    # The same number in both periods (column keys are "<period>_<breakdown>"): no stock-movement warning.
+    sheet, row, column = key
+    digest = hashlib.sha256(f"{sheet}/{row}/{column.split('_', 1)[-1]}".encode()).digest()
     return 1 + digest[0] % 40
 
 

@@ -45,20 +45,33 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def browser_context(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One headless Chromium for the run, on a fresh profile folder, accepting downloads."""
+def playwright_driver(chromium_path: str) -> Iterator[Any]:
+    """The one Playwright driver of the run (a second sync driver cannot start inside the first)."""
     from playwright.sync_api import sync_playwright
 
-    profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS,
-            accept_downloads=True, viewport=DESKTOP, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+        yield playwright
+
+
+def launch(playwright: Any, chromium_path: str, profile: Path, locale: str, timezone_id: str) -> Any:
+    """Start a headless Chromium on a fresh ``profile`` folder with that language and clock."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS,
+        accept_downloads=True, viewport=DESKTOP, locale=locale, timezone_id=timezone_id)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture(scope="session")
+def browser_context(playwright_driver: Any, chromium_path: str,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the run, on a fresh profile folder, accepting downloads."""
+    context = launch(playwright_driver, chromium_path, tmp_path_factory.mktemp("chromium-profile"), "vi-VN",
+                     "Asia/Ho_Chi_Minh")
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture

@@ -124,3 +124,43 @@ def restore_deadline(app: Any, saved: tuple[Any, str | None]) -> tuple[Any, str 
         plan.deadline, plan.deadline_text = saved
         db.session.commit()
     return previous
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+# Rules we hold ourselves to: axe's serious and critical findings, on every page a journey visits.
+BLOCKING = ("serious", "critical")
+
+
+def axe_violations(page: Any) -> list[str]:
+    """Run axe-core (vendored, never fetched) on the page; return its serious and critical violations.
+
+    The script goes in through the DevTools protocol, so the page's Content-Security-Policy (which
+    rightly refuses inline scripts) stays as it is.
+    """
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+    return [f"{v['impact']} {v['id']}: {v['help']} at {v['nodes']}" for v in result if v["impact"] in BLOCKING]
+
+
+def fits_width(page: Any, width: int = 390) -> int:
+    """Return the page's scrollWidth at ``width`` px wide (the viewport is put back afterwards)."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": width, "height": 844})
+    try:
+        return int(page.evaluate("document.documentElement.scrollWidth"))
+    finally:
+        page.set_viewport_size(size)
+
+
+def check_page(page: Any, problems: list[str]) -> None:
+    """Add to ``problems`` this page's axe violations and a sideways scroll at 390 px, named by its path."""
+    where = page.url.split("//", 1)[-1].split("/", 1)[-1]
+    problems.extend(f"/{where}: {v}" for v in axe_violations(page))
+    width = fits_width(page)
+    if width > 390:
+        problems.append(f"/{where}: scrollWidth {width} px at 390 px wide")

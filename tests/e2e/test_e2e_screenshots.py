@@ -86,7 +86,7 @@ def test_screenshots_of_main_pages(page: Any, live_server: str, login: Any, logo
     original_deadline = move_deadline(app, 7)
     login("donvi219@demo.bacgiang.vn")
     assert page.get_by_test_id("status").inner_text().strip() == "Chưa đầy đủ"
-    both("officer-home")
+    both("officer-home-week-before", publish=False)
     page.goto(f"{live_server}/plans/{PLAN}/units/219/versions/{version}")
     assert page.locator("tr.issue-error").count() >= 3
     both("result-errors")
@@ -99,7 +99,7 @@ def test_screenshots_of_main_pages(page: Any, live_server: str, login: Any, logo
     both("plans", publish=False)
     page.goto(f"{live_server}/plans/{PLAN}/dashboard?as_of={AS_OF}")
     assert page.locator("#units tbody tr[data-unit='213'] .badge").inner_text() == "Đúng hạn"
-    both("dashboard")
+    both("dashboard-after-deadline", publish=False)
     printed(page, shoot, "dashboard", "#units")
     page.goto(f"{live_server}/plans/{PLAN}/schedule?as_of={AS_OF}")
     assert page.locator("#visits tbody tr.attention").count() >= 1
@@ -113,3 +113,40 @@ def test_screenshots_of_main_pages(page: Any, live_server: str, login: Any, logo
         assert width == (PHONE if name.endswith("-phone") else DESKTOP)["width"], (name, width)
         assert height >= 600, (name, height)
     assert not overflow, f"these pages scroll sideways on a phone: {overflow}"
+
+
+def test_screenshots_of_the_demo_story(page: Any, live_server: str, login: Any, logout: Any, app: Any,
+                                       shoot: Any) -> None:
+    """The README's pictures of issue 16, on what `seed --demo` leaves: the dashboard with its chart and
+    chase list, the version the Sở returned, and that officer's home; each at 1366 and 390 px."""
+    from tracker.demo_story import tell_story
+
+    with app.app_context():
+        assert tell_story().told
+    shots: dict[str, Path] = {}
+
+    def both(name: str) -> None:
+        page.set_viewport_size(DESKTOP)
+        shots[name] = shoot(name, publish=True)
+        page.set_viewport_size(PHONE)
+        assert fits_phone(page), f"{name} scrolls sideways at 390 px"
+        shots[f"{name}-phone"] = shoot(f"{name}-phone", publish=True)
+        page.set_viewport_size(DESKTOP)
+
+    login("canbo@demo.bacgiang.vn")
+    # Six days after the deadline, the day after the last overdue notice.
+    page.goto(f"{live_server}/plans/{PLAN}/dashboard?as_of=2024-05-15T17:00%2B07:00")
+    assert page.get_by_test_id("timeliness-chart").is_visible() and page.locator("#chase-list").is_visible()
+    assert page.locator("#chase-list tbody tr").count() == 5
+    both("dashboard")
+    logout()
+
+    login("donvi217@demo.bacgiang.vn")
+    both("officer-home")
+    page.get_by_role("link", name="Xem kết quả phiên bản 1").click()
+    assert "Sở trả lại để chỉnh sửa" in page.get_by_test_id("next-step").inner_text()
+    both("version-returned")
+
+    for name, path in shots.items():
+        width, _ = png_size(path)
+        assert width == (PHONE if name.endswith("-phone") else DESKTOP)["width"], (name, width)
