@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from intake_fixtures import LUC_NGAN_CONTACT, XLSX, filled_return, make_email
@@ -91,8 +92,11 @@ def test_a_reply_that_names_no_plan_shows_on_the_mail_log_and_can_be_retried(app
         assert again.status == "sent" and again.recipients == [LUC_NGAN_CONTACT]
 
 
-def test_auto_replies_get_no_reply(app, runner, tmp_path):
-    raw = make_email(LUC_NGAN_CONTACT, extra={"Auto-Submitted": "auto-replied"})
+@pytest.mark.parametrize(("sender", "extra"), [(LUC_NGAN_CONTACT, {"Auto-Submitted": "auto-replied"}),
+                                             ("mailer-daemon@bacgiang.gov.vn", {}), ("ai-do@localhost", {})],
+                         ids=["auto-replied", "bounce", "address-smtp-would-refuse"])
+def test_auto_replies_bounces_and_bad_addresses_get_no_reply(app, runner, tmp_path, sender, extra):
+    raw = make_email(sender, extra=extra)
     assert runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "ooo.eml", raw)]).exit_code == 0
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(IntakeRecord)) == 1

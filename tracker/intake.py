@@ -404,6 +404,10 @@ def _reply_once(row_id: int, mail: MailMessage, now: datetime) -> bool:
     """Queue the one reply of the message (all its records) unless it went already; commit; return True if queued."""
     if mail.auto_submitted or not mail.sender:
         return False
+    try:
+        reminders.normalize_email(mail.sender)
+    except reminders.ContactError:
+        return False  # an address an SMTP server would refuse: the reply could only bounce
     # The conditional UPDATE is the once-only: of two concurrent runs, one sets replied_at.
     claimed = db.session.execute(update(IntakeMessage).where(IntakeMessage.id == row_id,
                                                              IntakeMessage.replied_at.is_(None))
@@ -413,11 +417,7 @@ def _reply_once(row_id: int, mail: MailMessage, now: datetime) -> bool:
         return False
     row = db.session.get(IntakeMessage, row_id)
     assert row is not None
-    try:
-        reminders.store(reply_draft(row), now)
-    except reminders.ContactError:
-        db.session.rollback()
-        return False
+    reminders.store(reply_draft(row), now)
     db.session.commit()
     return True
 
