@@ -42,6 +42,7 @@ from tracker.models import (
     ReturnValue,
     ReturnVersion,
     Review,
+    SignedReport,
     Unit,
     User,
 )
@@ -89,6 +90,9 @@ EXPECTED: dict[str, str] = {
     "api_returns.upload": UNIT,
     "unit.withdraw_form": UNIT_SELF,
     "api_returns.withdraw": UNIT_SELF,
+    "documents.upload": UNIT,
+    "documents.api_upload": UNIT,
+    "documents.download": UNIT,
     "unit.values": UNIT_DEPARTMENT,
     "unit.blank_forms_zip": DEPARTMENT,
     "dashboard.dashboard": DEPARTMENT,
@@ -189,6 +193,11 @@ def make_version(app: Any, unit_code: str, number: int, content: bytes, *, value
         db.session.flush()
         db.session.add(ReturnValue(version_id=version.id, sheet="Bieu01", indicator="x", period="base",
                                    breakdown="total", value=value, text=None))
+        if number == 1:  # and the unit's signed report, for its download route
+            pdf = b"%PDF-1.7 matrix " + unit_code.encode()
+            db.session.add(SignedReport(assignment_id=assignment.id, version=1, filename="bao-cao-da-ky.pdf",
+                                        size=len(pdf), sha256=hashlib.sha256(pdf).hexdigest(), pages=1,
+                                        received_at=datetime(2024, 5, 8, 3, 30, tzinfo=UTC), content=pdf))
         db.session.commit()
     return sha, filename
 

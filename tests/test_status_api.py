@@ -37,7 +37,9 @@ def test_department_token_sees_every_unit(client, token_for, returns, role):
         "code": "219", "name": "Huyện Lục Ngạn", "form": "PL03", "status": "on_time", "late": False,
         "complete": True, "first_received_at": "2024-05-09T00:00:00+07:00",
         "latest_received_at": "2024-05-09T00:00:00+07:00", "errors": 0, "warnings": 2, "review": None,
-        "counted_version": 1, "last_reminded_at": None}
+        "counted_version": 1, "last_reminded_at": None,
+        "cover": {"report_number": None, "report_date": None, "signer_title": None, "signer_name": None},
+        "signed_report": None}
     assert units["218"]["status"] == "incomplete" and units["218"]["late"] is True
     assert units["218"]["errors"] == 4 and units["218"]["form"] == "PL02"
     assert units["223"]["status"] == "exempt" and units["223"]["form"] is None

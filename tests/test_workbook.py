@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 import math
 import shutil
 import time
@@ -130,8 +131,8 @@ def test_lục_nam_gets_pl02_sheets_and_lục_ngạn_pl03(forms: dict[str, Form]
     assert pl02.sheetnames == [COVER_SHEET_NAME, *forms["PL02"].excel_sheet_names(), META_SHEET_NAME]
     assert pl03.sheetnames == [COVER_SHEET_NAME, *forms["PL03"].excel_sheet_names(), META_SHEET_NAME]
     assert "Biểu 06" in pl03.sheetnames and "Biểu 06" not in pl02.sheetnames
-    assert "Huyện Lục Nam" in _texts(pl02[COVER_SHEET_NAME])
-    assert "Huyện Lục Ngạn" in _texts(pl03[COVER_SHEET_NAME])
+    assert "UBND HUYỆN LỤC NAM" in _texts(pl02[COVER_SHEET_NAME])
+    assert "UBND HUYỆN LỤC NGẠN" in _texts(pl03[COVER_SHEET_NAME])
 
 
 @pytest.mark.parametrize("code", ["PL02", "PL03"])
@@ -236,7 +237,7 @@ def test_money_sheet_takes_decimals(forms: dict[str, Form], blanks: dict[str, by
     assert set(kinds) == {"decimal"}
     address = forms["PL03"].sheet("B07").cell("total", "base_total")
     assert address in kinds["decimal"]
-    assert ws[address].number_format == "#,##0.00"
+    assert ws[address].number_format == "[$-42A]#,##0.00"  # Vietnamese separators: 1.234,50
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,20 +305,70 @@ def test_plan_period_labels_override_the_form(forms: dict[str, Form]) -> None:
     assert ws.cell(PERIOD_HEADER_ROW, FIRST_VALUE_COL + 3).value == "Quý I năm 2024"
 
 
-def test_cover_is_stamped_with_the_unit_and_opens_first(forms: dict[str, Form], blanks: dict[str, bytes]) -> None:
-    wb = _open(blanks["PL03"])
+def test_cover_is_the_official_report_page_and_opens_first(forms: dict[str, Form]) -> None:
+    ctx = make_context(plan_document="Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024")
+    wb = _open(build_blank(forms["PL03"], ctx))
     assert wb.active.title == COVER_SHEET_NAME
-    texts = _texts(wb[COVER_SHEET_NAME])
-    joined = "\n".join(texts)
+    ws = wb[COVER_SHEET_NAME]
+    joined = "\n".join(_texts(ws))
     for expected in ("UBND HUYỆN LỤC NGẠN", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
-                     "Số: …/BC-UBND", "Huyện Lục Ngạn", "219", "Tỉnh Bắc Giang", "NGƯỜI LẬP BIỂU",
-                     "THỦ TRƯỞNG ĐƠN VỊ", "(Ký, ghi rõ họ tên, đóng dấu)", "Năm 2023; Quý I/2024",
-                     "Kính gửi: Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang", "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)",
-                     "tuyetot_sldtbxh@bacgiang.gov.vn", "Lục Ngạn, ngày … tháng … năm …"):
+                     "Số:", "Lục Ngạn, ngày", "BÁO CÁO", "Kính gửi: Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang.",
+                     "(Kèm theo Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024 của Sở Lao động - Thương binh và Xã hội "
+                     "tỉnh Bắc Giang)", "Nơi nhận:", "- Lưu: VT.", "(Ký tên, đóng dấu)", "Người lập biểu (họ tên)"):
         assert expected in joined, expected
-    assert "bacgiang-2024" in joined and "PL03" in joined
+    # The title is said once ("BÁO CÁO" then the subject), and no system word is printed.
+    assert "Kết quả thực hiện công tác trẻ em" in joined and "Báo cáo kết quả" not in joined
+    for system_word in ("PL03", "phiên bản", "bacgiang-2024", "mã ", "THỦ TRƯỞNG ĐƠN VỊ", "Ngày phát hành",
+                        "hạn chót", "…/BC-UBND"):
+        assert system_word not in joined, system_word
+    # The form and its version: in the hidden sheet and a small footer only.
+    assert ws.oddFooter.left.text == "Phụ lục 03, phiên bản mẫu 1" and ws.oddFooter.left.size == 7
+    assert wb[META_SHEET_NAME].sheet_state == "veryHidden"
+    # Number, date, signer title and name are unlocked inputs at the cells the form declares.
+    cover = forms["PL03"].cover
+    for key in ("report_number", "report_date", "signer_title", "signer_name"):
+        cell = ws[cover.field(key).cell]
+        assert cell.protection.locked is False, key
+    assert ws.protection.sheet and ws[cover.field("report_date").cell].number_format == "dd/mm/yyyy"
+    lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
+    assert len(lists) == 1 and str(lists[0].sqref) == cover.field("signer_title").cell
+    assert lists[0].formula1 == '"TM. ỦY BAN NHÂN DÂN / CHỦ TỊCH,KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"'
+    assert [dv.type for dv in ws.data_validations.dataValidation if str(dv.sqref) == cover.field("report_date").cell] \
+        == ["date"]
     assert wb.properties.creator == "Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang"
-    assert "PL03" in wb.properties.title and "Huyện Lục Ngạn" in wb.properties.title
+
+
+def test_every_biểu_prints_the_covers_date_and_signer_and_page_numbers(forms: dict[str, Form],
+                                                                       blanks: dict[str, bytes]) -> None:
+    wb = _open(blanks["PL03"])
+    cover = forms["PL03"].cover
+    for sheet in forms["PL03"].sheets:
+        ws = wb[sheet.name]
+        formulas = [str(c.value) for r in ws.iter_rows(min_row=sheet.last_data_row + 1) for c in r
+                    if isinstance(c.value, str) and c.value.startswith("=")]
+        assert any(f"$E$3" in f and "DAY(" in f for f in formulas), sheet.name
+        assert any(f"$D$15" in f for f in formulas) and any(f"$D$21" in f for f in formulas), sheet.name
+        assert cover.field("report_date").cell == "E3"
+        assert "Số: …/BC-UBND" not in _texts(ws) and "THỦ TRƯỞNG ĐƠN VỊ" not in _texts(ws)
+        assert ws.oddFooter.right.text == "Trang &P/&N", sheet.name
+        assert ws.page_setup.orientation == "landscape" and ws.print_title_rows, sheet.name
+        # Short sheets fit one page; a long one breaks before its last rows so the signature stays with them.
+        assert ws.page_setup.fitToHeight == 1 or len(ws.row_breaks.brk) == 1, sheet.name
+
+
+def test_narrative_rows_are_not_fixed_height(forms: dict[str, Form], blanks: dict[str, bytes]) -> None:
+    import re
+
+    form = forms["PL03"]
+    wb = _open(blanks["PL03"])
+    position = wb.sheetnames.index(form.narrative.name) + 1
+    sheet_xml = zipfile.ZipFile(io.BytesIO(blanks["PL03"])).read(f"xl/worksheets/sheet{position}.xml").decode()
+    rows = {int(m.group(1)): m.group(0) for m in re.finditer(r'<row r="(\d+)"[^>]*>', sheet_xml)}
+    for section in form.narrative.sections:
+        if section.answer:
+            # Sized to the heading but never "custom": Excel grows the row to the answer typed into it.
+            tag = rows[section.excel_row]
+            assert "ht=" in tag and "customHeight" not in tag, (section.code, tag)
 
 
 def test_guidance_sheet_lists_decree_09_elements_and_how_to_fill(forms: dict[str, Form],

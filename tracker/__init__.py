@@ -82,11 +82,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import (admin, api, api_chase, api_intake, api_returns, api_reviewer, auth, dashboard, intake, main,
-                        notify, review, reviewer, unit)
+    from .views import (admin, api, api_chase, api_intake, api_returns, api_reviewer, auth, dashboard, documents,
+                        intake, main, notify, review, reviewer, unit)
 
     for module in (auth, main, unit, dashboard, notify, admin, api, api_returns, intake, api_intake, review,
-                   api_chase, reviewer, api_reviewer):
+                   api_chase, reviewer, api_reviewer, documents):
         app.register_blueprint(module.bp)
 
 

@@ -16,7 +16,9 @@ by which a stock value may move between the first and last period before a warni
 ``[outliers]`` (the reviewer's plausibility checks, see ``OutlierSettings``: ``threshold``,
 ``year_over_year``, ``year_over_year_min``, ``min_units``, ``[[outliers.populations]]`` with ``key``,
 ``indicator``, ``scale``, ``label``, and ``[outliers.per]`` mapping a sheet code or an indicator code to a
-population key, the indicator winning; ``""`` opts an indicator out).
+population key, the indicator winning; ``""`` opts an indicator out);
+``[cover]`` (the cover's input cells: ``fields`` with ``key``, ``label``, ``cell``, optional ``label_cell``,
+``kind`` = text | date | choice, ``required``; ``signer_titles`` for the choice; ``recipients`` = Nơi nhận).
 
 A row is one inline table: ``code``, ``label``, ``unit``, ``kind`` (``stock`` = value at the end of a
 period, ``flow`` = count within it), optional ``stt``, ``required`` (default true), ``breakdowns`` (the
@@ -559,6 +561,63 @@ class Narrative:
         return section.cell
 
 
+COVER_SHEET_NAME = "Bìa"
+COVER_MAX_ROW = 30
+COVER_MAX_COL = 6
+CoverKind = Literal["text", "date", "choice"]
+
+
+@dataclass(frozen=True)
+class CoverField:
+    """An input cell of the cover (report number, date, signer...), read back by its declared address.
+
+    ``label_cell`` (optional) is where the workbook prints ``label``; the parser checks the label is
+    still there before trusting the value beside it.
+    """
+
+    key: str
+    label: str
+    cell: str
+    label_cell: str
+    kind: CoverKind
+    required: bool
+
+    @property
+    def row(self) -> int:
+        return _address(self.cell)[0]
+
+    @property
+    def col(self) -> int:
+        return _address(self.cell)[1]
+
+
+@dataclass(frozen=True)
+class Cover:
+    """The cover's inputs, the signer titles offered, and the Nơi nhận lines printed under the report."""
+
+    fields: tuple[CoverField, ...] = ()
+    signer_titles: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+
+    def field(self, key: str) -> CoverField:
+        """Return the field ``key``; raise KeyError when the cover has none."""
+        for field in self.fields:
+            if field.key == key:
+                return field
+        raise KeyError(key)
+
+
+def _address(address: str) -> tuple[int, int]:
+    """Return (row, col) of an A1 address; raise ValueError when it is not one."""
+    match = re.fullmatch(r"([A-Z]{1,2})([1-9][0-9]{0,3})", address)
+    if match is None:
+        raise ValueError(address)
+    col = 0
+    for char in match.group(1):
+        col = col * 26 + ord(char) - 64
+    return int(match.group(2)), col
+
+
 @dataclass(frozen=True)
 class Decree09:
     title: str
@@ -654,6 +713,7 @@ class Form:
     stock_change_ratio: float
     source: Path
     outliers: OutlierSettings = OutlierSettings()
+    cover: Cover = Cover()
 
     def sheet(self, code: str) -> Sheet:
         """Return the data sheet ``code`` ("B01"); raise KeyError when the form has none."""
@@ -747,8 +807,10 @@ _SHEET_KEYS = {"code", "name", "title", "column_set", "optional", "rows"}
 _RULE_KEYS = {"id", "severity", "check", "message"}
 _SECTION_KEYS = {"code", "heading", "required", "answer", "hint"}
 _TOP_KEYS = {"code", "name", "version", "title", "description", "decree09", "checks", "periods",
-             "column_sets", "sheets", "narrative", "rules", "outliers"}
+             "column_sets", "sheets", "narrative", "rules", "outliers", "cover"}
 _OUTLIER_KEYS = {"threshold", "year_over_year", "year_over_year_min", "min_units", "populations", "per"}
+_COVER_KEYS = {"fields", "signer_titles", "recipients"}
+_COVER_FIELD_KEYS = {"key", "label", "cell", "label_cell", "kind", "required"}
 _CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHARED_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -831,7 +893,7 @@ class _Builder:
             decree09=decree, periods=periods, column_sets=tuple(column_sets.values()),
             sheets=tuple(self.sheets.values()), narrative=narrative, rules=rules,
             computed=computed, stock_change_ratio=float(ratio), source=self.path,
-            outliers=self.outlier_settings(),
+            outliers=self.outlier_settings(), cover=self.cover(),
         )
 
     def outlier_settings(self) -> OutlierSettings:
@@ -884,6 +946,52 @@ class _Builder:
                     per[row.indicator] = key
         return OutlierSettings(numbers["threshold"], numbers["year_over_year"], numbers["year_over_year_min"],
                                int(numbers["min_units"]), tuple(populations), per)
+
+    def cover(self) -> Cover:
+        table = self.data.get("cover", {})
+        if not isinstance(table, dict):
+            raise _Problem("[cover] không hợp lệ", "[cover]")
+        _unknown_keys(table, _COVER_KEYS, "[cover]", "[cover]")
+        titles = table.get("signer_titles", [])
+        recipients = table.get("recipients", [])
+        for name, value in (("signer_titles", titles), ("recipients", recipients)):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise _Problem(f"[cover] {name} phải là danh sách chuỗi", name)
+        if sum(len(t) + 1 for t in titles) > 250 or any("," in t for t in titles):
+            # Excel's list validation: items separated by commas, 255 characters in all.
+            raise _Problem("[cover] signer_titles: tổng cộng quá 250 ký tự hoặc có dấu phẩy", "signer_titles")
+        fields: list[CoverField] = []
+        used: set[str] = set()
+        for item in table.get("fields", []):
+            if not isinstance(item, dict):
+                raise _Problem("[cover] fields: mỗi ô là một bảng { ... }", "fields")
+            key = _require(item, "key", str, "[cover] fields", "fields")
+            where = f"ô bìa «{key}»"
+            _unknown_keys(item, _COVER_FIELD_KEYS, where, f'"{key}"')
+            if not _CODE.match(key) or any(f.key == key for f in fields):
+                raise _Problem(f"{where}: key trùng hoặc không hợp lệ", f'"{key}"')
+            label = _require(item, "label", str, where, f'"{key}"')
+            cell = _require(item, "cell", str, where, f'"{key}"')
+            label_cell = item.get("label_cell", "")
+            kind = item.get("kind", "text")
+            required = item.get("required", True)
+            if kind not in ("text", "date", "choice") or not isinstance(required, bool):
+                raise _Problem(f"{where}: kind phải là text, date hoặc choice; required là true/false", f'"{key}"')
+            if kind == "choice" and not titles:
+                raise _Problem(f"{where}: kind = \"choice\" cần [cover] signer_titles", f'"{key}"')
+            for address in (cell, label_cell):
+                if not address:
+                    continue
+                try:
+                    row, col = _address(address)
+                except ValueError:
+                    raise _Problem(f"{where}: «{address}» không phải địa chỉ ô", f'"{address}"') from None
+                if row > COVER_MAX_ROW or col > COVER_MAX_COL or address in used:
+                    raise _Problem(f"{where}: ô «{address}» trùng ô khác hoặc ngoài trang Bìa "
+                                   f"(A1:{column_letter(COVER_MAX_COL)}{COVER_MAX_ROW})", f'"{address}"')
+                used.add(address)
+            fields.append(CoverField(key, label, cell, str(label_cell), kind, required))
+        return Cover(tuple(fields), tuple(titles), tuple(recipients))
 
     def _sheet_offset(self, code: str) -> int:
         match = re.search(r'^\s*code\s*=\s*"' + re.escape(code) + '"', self.text, re.M)

@@ -25,6 +25,12 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_FORM_PARTS = 100
 # The parse runs in a warm child process under these limits (seconds, bytes of address space).
 PARSE_TIMEOUT = 20.0
+# The signed report (PDF) kept beside the data return: its size and page limits, and the PEM files of
+# the certificate authorities whose digital signatures count as trusted (the government CA's roots).
+# Signatures are checked offline: nothing is fetched, revocation is not checked.
+SIGNED_REPORT_MAX_BYTES = 10 * 1024 * 1024
+SIGNED_REPORT_MAX_PAGES = 100
+SIGNATURE_TRUST_ROOTS: list[str] = []
 PARSE_MEMORY_LIMIT = 1536 * 1024 * 1024
 
 TIMEZONE = "Asia/Ho_Chi_Minh"

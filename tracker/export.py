@@ -34,7 +34,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import xlsxwriter
@@ -43,7 +43,7 @@ from xlsxwriter.worksheet import Worksheet
 from .catalog import CellKey, Column, Form, Row, Sheet
 from .compliance import ReviewState, Status
 from .rules import evaluate_expression
-from .timeutil import fmt_datetime, local
+from .timeutil import fmt_date, fmt_datetime, local
 from .wording import deadline_wording
 
 TOTAL_LABEL = "Toàn tỉnh"
@@ -86,6 +86,10 @@ class ExportUnit:
     latest_received_at: datetime | None
     used_version: int | None = None
     used_received_at: datetime | None = None
+    # The used version's cover: report number, report date (ISO), signer title and name ("" when blank).
+    report_number: str = ""
+    report_date: str = ""
+    signer: str = ""
 
 
 @dataclass(frozen=True)
@@ -456,7 +460,7 @@ def _title_block(ws: Worksheet, styles: _Styles, data: ExportInput, last_col: in
 
 def _write_info(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, forms: Mapping[str, Form]) -> None:
     ws = book.add_worksheet(INFO_SHEET)
-    widths = (5, 24, 12, 16, 10, 17, 22, 44)
+    widths = (5, 22, 11, 13, 9, 16, 17, 23, 25, 19)
     for index, width in enumerate(widths):
         ws.set_column(index, index, width)
     last = len(widths) - 1
@@ -501,7 +505,7 @@ def _write_info(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, f
     row += 1
     header_row = row
     for col, text in enumerate(("STT", "Đơn vị", "Phụ lục", "Tình trạng", "Lần gửi được tổng hợp", "Nhận lúc",
-                                "Ý kiến của Sở", "Ghi chú")):
+                                "Văn bản số, ngày", "Người ký", "Ý kiến của Sở", "Ghi chú")):
         ws.write_string(row, col, text, styles.header)
     ws.set_row(row, 30)
     row += 1
@@ -513,9 +517,12 @@ def _write_info(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, f
         elif unit.latest_version is not None and unit.used_version is not None \
                 and unit.latest_version != unit.used_version:
             note = f"Lần gửi mới nhất (lần {unit.latest_version}) chưa được tổng hợp: còn lỗi hoặc bị trả lại"
+        document = ""
+        if unit.report_number or unit.report_date:
+            document = f"Số {unit.report_number or '…'} ngày {_iso_date_text(unit.report_date) or '…'}"
         cells = (str(number), unit.name, form_name, unit.status.label,
                  "" if unit.used_version is None else f"Lần {unit.used_version}",
-                 fmt_datetime(unit.used_received_at), _review_text(unit), note)
+                 fmt_datetime(unit.used_received_at), document, unit.signer, _review_text(unit), note)
         for col, text in enumerate(cells):
             ws.write_string(row, col, neutralize(text), styles.center if col in (0, 4) else styles.label)
         _row_height(ws, row, [(t, widths[c]) for c, t in enumerate(cells)])
@@ -741,6 +748,13 @@ def _write_extra(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, 
         _row_height(ws, row, [(t, sheet.widths[c]) for c, t in enumerate(cells)])
     ws.freeze_panes(header + 1, 0)
     _page(ws, (header, header))
+
+
+def _iso_date_text(value: str) -> str:
+    try:
+        return fmt_date(date.fromisoformat(value)) if value else ""
+    except ValueError:
+        return ""
 
 
 def _review_text(unit: ExportUnit) -> str:

@@ -8,7 +8,7 @@ from flask import Flask, abort, current_app
 from .catalog import Form, load_forms
 from .models import Assignment
 from .timeutil import local
-from .wording import deadline_wording
+from .wording import deadline_wording, plan_document
 
 
 def init_app(app: Flask) -> None:
@@ -46,4 +46,5 @@ def workbook_context(assignment: Assignment):  # -> workbook.WorkbookContext
         parent_name=unit.parent.name if unit.parent else "", deadline_wording=deadline_wording(plan.deadline),
         deadline_text=plan.deadline_text, periods=tuple((p["key"], p["label"]) for p in plan.periods),
         period_basis=plan.period_basis, department_email=plan.department_email, recipient=plan.issuer,
-        issued_at_text=local(plan.created_at).strftime("%d/%m/%Y"))
+        issued_at_text=local(plan.created_at).strftime("%d/%m/%Y"),
+        plan_document=plan_document(plan.doc_number, plan.doc_date, plan.doc_date_text))

@@ -89,6 +89,8 @@ class Plan(db.Model):
     issuer: Mapped[str] = mapped_column(String(300))
     doc_number: Mapped[str] = mapped_column(String(100), default="")
     doc_date: Mapped[date | None] = mapped_column(Date)
+    # What the issued plan printed while its day was left blank ("…/4/2024"); used when doc_date is None.
+    doc_date_text: Mapped[str] = mapped_column(String(50), default="")
     deadline: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline_text: Mapped[str] = mapped_column(String(200), default="")
     # [{"key": "base", "label": "Năm 2023", "start": "2023-01-01", "end": "2023-12-31"}, ...]
@@ -97,6 +99,8 @@ class Plan(db.Model):
     department_email: Mapped[str] = mapped_column(String(254), default="")
     # Reminder offsets and counts (see reminder_rules.ReminderSettings); {} means the defaults.
     reminder_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Whether a unit counts as complete only once its signed report (PDF) has also arrived.
+    signed_report_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     # The plan this one was copied from (plan-copy): the outlier check compares a unit with itself there.
     copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
@@ -240,6 +244,9 @@ class ReturnVersion(db.Model):
     sender: Mapped[str] = mapped_column(String(254), default="", server_default="")
     message_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # What the cover says, as parsed: {"report_number": "125/BC-UBND", "report_date": "2024-05-08",
+    # "signer_title": ..., "signer_name": ..., ...}; keys are the form's cover fields, blanks left out.
+    cover: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     assignment: Mapped[Assignment] = relationship(back_populates="versions")
     uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
@@ -250,6 +257,34 @@ class ReturnVersion(db.Model):
     comments: Mapped[list[VersionComment]] = relationship(back_populates="version",
                                                           order_by="VersionComment.id",
                                                           cascade="all, delete-orphan")
+
+
+class SignedReport(db.Model):
+    """One upload of a unit's signed, stamped report (PDF), kept beside the data return; never changed.
+
+    ``signature`` is what the digital signature check found (``signed_report.SignatureCheck.as_dict``),
+    or None for a PDF without one (a scan).
+    """
+
+    __tablename__ = "signed_reports"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "version"),
+        UniqueConstraint("assignment_id", "sha256"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    assignment: Mapped[Assignment] = relationship()
+    uploaded_by: Mapped[User | None] = relationship()
 
 
 class ReturnFile(db.Model):

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .catalog import NARRATIVE_ANSWER_COL, CellKey, Column, Form, Row, Sheet, load_forms
+from .catalog import COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, CellKey, Column, CoverField, Form, Row, Sheet, load_forms
 from .guard import Refusal
 from .rules import Issue, check
 from .workbook import META_SHEET_NAME, identity_checksum
@@ -63,6 +63,8 @@ class ParseResult:
     identity: Identity
     values: tuple[ParsedValue, ...]
     issues: tuple[Issue, ...] = field(default_factory=tuple)
+    # The cover's fields as read: (key, text) pairs, dates as ISO 8601 ("2024-05-08"), blanks left out.
+    cover: tuple[tuple[str, str], ...] = ()
 
     @property
     def errors(self) -> int:
@@ -375,7 +377,8 @@ def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:
     Raises Refusal when the file carries no identity, or was made from another version of the form
     (the caller checks form, plan and unit against what it expected).
     """
-    frames = read_sheets(data, (META_SHEET_NAME, form.narrative.name, *(sheet.name for sheet in form.sheets)))
+    frames = read_sheets(data, (META_SHEET_NAME, COVER_SHEET_NAME, form.narrative.name,
+                                *(sheet.name for sheet in form.sheets)))
     identity = read_identity(frames, secret)
     if identity.form_code != form.code:
         return ParseResult(identity, ())
@@ -398,7 +401,74 @@ def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:
         if text is None and section.required:
             issues.append(_narrative_issue(form, section))
         tidy.append(ParsedValue(NARRATIVE_SHEET_CODE, section.code, "", "", None, text))
-    return ParseResult(identity, tuple(tidy), _in_sheet_order(form, issues))
+    cover, cover_issues = read_cover(frames.get(_nfc(COVER_SHEET_NAME)), form)
+    issues.extend(cover_issues)
+    return ParseResult(identity, tuple(tidy), _in_sheet_order(form, issues), cover)
+
+
+def _cover_date(raw: Any) -> date | None:
+    if isinstance(raw, pd.Timestamp):
+        return raw.date()
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 20000 < raw < 80000:
+        return date(1899, 12, 30) + timedelta(days=int(raw))  # an Excel serial day left unformatted
+    match = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", _nfc(str(raw)).strip())
+    if match:
+        try:
+            return date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+        except ValueError:
+            return None
+    return None
+
+
+def read_cover(frame: pd.DataFrame | None, form: Form) -> tuple[tuple[tuple[str, str], ...], list[Issue]]:
+    """Return the cover's fields read at the addresses the form declares, and the warnings about them.
+
+    A field is trusted only while its label is still at its ``label_cell`` (the cover was not
+    rearranged); a blank required field, a date that is not one, or a signer title off the list is a
+    warning: the cover never blocks a return from counting.
+    """
+    grid = _grid(frame)
+    values: list[tuple[str, str]] = []
+    issues: list[Issue] = []
+
+    def warn(field: CoverField, message: str) -> None:
+        issues.append(Issue("warning", COVER_SHEET_NAME, field.cell, "", message, "cover"))
+
+    for field in form.cover.fields:
+        if field.label_cell:
+            row, col = _cell_position(field.label_cell)
+            label = _at(grid, row, col)
+            if _blank(label) or field.label.casefold() not in _cell_text(label).casefold():
+                warn(field, f"Trang «{COVER_SHEET_NAME}» đã bị thay đổi bố cục: không thấy nhãn «{field.label}» ở ô "
+                            f"{field.label_cell}, nên không đọc được «{field.label}». Hãy dùng trang Bìa của biểu mẫu.")
+                continue
+        raw = _at(grid, field.row, field.col)
+        if _blank(raw):
+            if field.required:
+                warn(field, f"Trang «{COVER_SHEET_NAME}», ô {field.cell}: chưa ghi «{_cover_name(field)}».")
+            continue
+        if field.kind == "date":
+            day = _cover_date(raw)
+            if day is None:
+                warn(field, f"Trang «{COVER_SHEET_NAME}», ô {field.cell}: «{_cell_text(raw)[:30]}» không phải ngày; "
+                            "nhập ngày dạng ngày/tháng/năm, ví dụ 08/05/2024.")
+                continue
+            values.append((field.key, day.isoformat()))
+            continue
+        text = " ".join(_cell_text(raw).split())[:300]
+        if field.kind == "choice" and text not in form.cover.signer_titles:
+            warn(field, f"Trang «{COVER_SHEET_NAME}», ô {field.cell}: «{text[:60]}» không có trong danh sách chức vụ "
+                        f"người ký ({'; '.join(form.cover.signer_titles)}).")
+        values.append((field.key, text))
+    return tuple(values), issues
+
+
+def _cover_name(field: CoverField) -> str:
+    return {"report_number": "số văn bản", "report_date": "ngày văn bản"}.get(field.key, field.label.rstrip(":"))
 
 
 def _narrative_issue(form: Form, section: Any) -> Issue:

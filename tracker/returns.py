@@ -182,7 +182,7 @@ def _store_attempts(assignment: Assignment, data: bytes, kind: str, filename: st
                                 sha256=sha256, received_at=received_at, uploaded_by_id=getattr(uploader, "id", None),
                                 note=note, complete=parsed.complete, errors=parsed.errors, warnings=parsed.warnings,
                                 source=source.source, sender=source.sender[:254], message_date=source.message_date,
-                                message_id=source.message_id[:500])
+                                message_id=source.message_id[:500], cover=dict(parsed.cover))
         try:
             db.session.add(version)
             db.session.flush()

@@ -112,6 +112,8 @@ def load_plan(data: dict[str, Any]) -> Plan | None:
 
     plan = Plan(code=data["code"], title=data["title"], issuer=data["issuer"],
                 doc_number=data.get("doc_number", ""), doc_date=_as_date(data.get("doc_date")),
+                doc_date_text=data.get("doc_date_text", ""),
+                signed_report_required=bool(data.get("signed_report_required", False)),
                 deadline=as_utc(deadline), deadline_text=data.get("deadline_text", ""),
                 periods=[{k: str(v) for k, v in p.items()} for p in data.get("periods", [])],
                 period_basis=data.get("period_basis", ""),

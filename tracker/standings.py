@@ -6,7 +6,7 @@ national plan has 10,595 reporting communes.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +24,10 @@ from .models import (
     ReturnValue,
     ReturnVersion,
     Review,
+    SignedReport,
     Unit,
 )
+from .signed_report import with_signed_report
 
 
 @dataclass(frozen=True)
@@ -145,17 +147,39 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
         st = standing(facts.get(aid, ()), plan.deadline, as_of, exempt=form_code is None)
         result.append(UnitStanding(aid, uid, code, name, form_code, reason, st,
                                    ids.get((aid, st.counted_version or 0)), ids.get((aid, st.latest_version or 0))))
-    return result
+    return _require_signed_reports(plan, as_of, result) if plan.signed_report_required else result
+
+
+def _require_signed_reports(plan: Plan, as_of: datetime, items: list[UnitStanding]) -> list[UnitStanding]:
+    """Apply the plan's "signed report required" setting: one query for every unit's first signed report."""
+    first_signed = dict(db.session.execute(
+        select(SignedReport.assignment_id, type_coerce(func.min(SignedReport.received_at), UTCDateTime()))
+        .join(Assignment, Assignment.id == SignedReport.assignment_id)
+        .where(Assignment.plan_id == plan.id, SignedReport.received_at <= as_of)
+        .group_by(SignedReport.assignment_id)).all())
+    return [replace(item, standing=with_signed_report(item.standing, first_signed.get(item.assignment_id),
+                                                      plan.deadline, as_of)) for item in items]
+
+
+def _cover_facts(cover: dict[str, Any] | None) -> dict[str, str]:
+    cover = cover or {}
+    signer = " ".join(str(cover.get(key) or "") for key in ("signer_title", "signer_name")).strip()
+    return {"report_number": str(cover.get("report_number") or ""), "report_date": str(cover.get("report_date") or ""),
+            "signer": signer}
 
 
 def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
     """Return the ExportInput of ``plan`` at ``as_of``: standings, the used versions' values, open issues.
 
-    Four queries whatever the number of units. Raises ValueError when ``as_of`` is naive.
+    Five queries whatever the number of units. Raises ValueError when ``as_of`` is naive.
     """
     standings = plan_standings(plan, as_of)
     # The export's numbers are the counted versions' (phiên bản được tính), the same the status shows.
     unit_of_version = {s.counted_version_id: s.unit_code for s in standings if s.counted_version_id is not None}
+    covers: dict[int, Any] = {}
+    if unit_of_version:
+        covers = dict(db.session.execute(select(ReturnVersion.id, ReturnVersion.cover)
+                                         .where(ReturnVersion.id.in_(list(unit_of_version)))).all())
     values: list[ExportValue] = []
     if unit_of_version:
         for vid, sheet, indicator, period, breakdown, value, text in db.session.execute(
@@ -182,7 +206,9 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
             late=s.standing.late, days_late=s.standing.days_late, errors=s.standing.errors,
             warnings=s.standing.warnings, review=s.standing.review, review_reason=s.standing.review_reason,
             latest_version=s.standing.latest_version, latest_received_at=s.standing.latest_received_at,
-            used_version=s.standing.counted_version, used_received_at=s.standing.counted_received_at)
+            used_version=s.standing.counted_version, used_received_at=s.standing.counted_received_at,
+            **_cover_facts(covers.get(s.counted_version_id or 0)))
         for s in standings)
     return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues),
-                       issuer=plan.issuer, plan_document=plan_document(plan.doc_number, plan.doc_date))
+                       issuer=plan.issuer, plan_document=plan_document(plan.doc_number, plan.doc_date,
+                                                                               plan.doc_date_text))

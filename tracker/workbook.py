@@ -43,12 +43,16 @@ from openpyxl.utils.cell import column_index_from_string, quote_sheetname
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.dimensions import RowDimension
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from .catalog import (
     BREAKDOWN_HEADER_ROW,
+    COVER_MAX_COL,
+    COVER_MAX_ROW,
+    COVER_SHEET_NAME,
     FIRST_VALUE_COL,
     GUIDE_MAX_COL,
     GUIDE_MAX_ROW,
@@ -60,6 +64,7 @@ from .catalog import (
     NARRATIVE_FIRST_ROW,
     NARRATIVE_HEADER_ROW,
     NARRATIVE_HEADING_COL,
+    NARRATIVE_SHEET_NAME,
     PERIOD_HEADER_ROW,
     SHEET_TITLE_ROW,
     STT_COL,
@@ -76,10 +81,6 @@ from .catalog import (
     Sheet,
     column_letter,
 )
-
-COVER_SHEET_NAME = "Bìa"
-COVER_MAX_ROW = 30
-COVER_MAX_COL = 6
 
 META_SHEET_NAME = "_tracker"
 META_FIELDS = ("form_code", "form_version", "plan_code", "unit_code", "unit_name", "issued_at", "checksum")
@@ -101,7 +102,7 @@ _ERROR_FILL = "FFC7CE"
 _WARNING_FILL = "FFEB9C"
 
 _BORDERED = frozenset({"tk_header", "tk_cell", "tk_cell_center", "tk_group", "tk_group_center", "tk_na",
-                       "tk_input_int", "tk_input_dec", "tk_computed", "tk_answer", "tk_cover_input"})
+                       "tk_input_int", "tk_input_dec", "tk_computed", "tk_answer"})
 _SEVERITY_LABELS = {"error": "Lỗi", "warning": "Cảnh báo"}
 _CELL_ADDRESS = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
 
@@ -145,6 +146,7 @@ class WorkbookContext:
     recipient: str
     issued_at_text: str
     issued_at: datetime | None = None
+    plan_document: str = ""  # "Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024" (wording.plan_document)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,14 +268,27 @@ def _register_styles(wb: Workbook) -> dict[str, StyleArray]:
     add("tk_group", bold=True, size=11, border_on=True)
     add("tk_group_center", bold=True, size=11, border_on=True, align=wrap_center)
     add("tk_na", size=11, fill=_NA_FILL, border_on=True)
+    # [$-42A]: Vietnamese separators (1.234,5) in LibreOffice whatever its locale; Excel follows Windows.
     add("tk_input_int", size=11, fill=_INPUT_FILL, border_on=True, align=right, protection=unlocked,
-        number_format="#,##0")
+        number_format="[$-42A]#,##0")
     add("tk_input_dec", size=11, fill=_INPUT_FILL, border_on=True, align=right, protection=unlocked,
-        number_format="#,##0.00")
-    add("tk_computed", size=11, fill=_COMPUTED_FILL, border_on=True, align=right, number_format="0.0")
+        number_format="[$-42A]#,##0.00")
+    add("tk_computed", size=11, fill=_COMPUTED_FILL, border_on=True, align=right, number_format="[$-42A]0.0")
     add("tk_answer", size=12, fill=_INPUT_FILL, border_on=True, align=top_wrap, protection=unlocked,
         number_format="@")
-    add("tk_cover_input", size=12, fill=_INPUT_FILL, border_on=True, protection=unlocked, number_format="@")
+    # Cover inputs: shaded but unbordered, and the cover prints in black and white, so the signed
+    # document shows the text the unit typed, not yellow boxes.
+    add("tk_cover_input", size=12, fill=_INPUT_FILL, protection=unlocked, number_format="@")
+    add("tk_cover_date", size=12, fill=_INPUT_FILL, protection=unlocked, number_format="dd/mm/yyyy",
+        align=Alignment(horizontal="left", vertical="center"))
+    add("tk_cover_signer", bold=True, size=12, fill=_INPUT_FILL, protection=unlocked, number_format="@",
+        align=wrap_center)
+    add("tk_cover_label_right", size=12, align=Alignment(horizontal="right", vertical="center"))
+    add("tk_recipients_head", bold=True, italic=True, size=11)
+    add("tk_recipients", size=10)
+    add("tk_formula_center", size=12, align=wrap_center)
+    add("tk_formula_bold_center", bold=True, size=12, align=wrap_center)
+    add("tk_formula_italic_center", italic=True, size=12, align=wrap_center)
     add("tk_meta", size=11, number_format="@")
     # Ghi chú stays open: warnings ask the officer to explain an unusual figure there.
     add("tk_remark", size=11, border_on=True, protection=unlocked, number_format="@")
@@ -400,67 +415,94 @@ def excel_formula(form: Form, key: CellKey) -> str:
 # Sheets of a blank form
 
 
+def _strip_report_word(title: str) -> str:
+    # The cover prints "BÁO CÁO" above the title: "Báo cáo kết quả ..." would say it twice.
+    if title.casefold().startswith("báo cáo "):
+        rest = title[len("báo cáo "):]
+        return rest[:1].upper() + rest[1:]
+    return title
+
+
+def _plan_subject(plan_title: str) -> str:
+    """Return what the plan is about: "Kế hoạch kiểm tra việc ..." -> "kiểm tra việc ..."."""
+    if plan_title.casefold().startswith("kế hoạch "):
+        return plan_title[len("kế hoạch "):]
+    return plan_title
+
+
+def cover_date_formula(field_cell: str, place: str) -> str:
+    """Return the formula that prints "Lục Ngạn, ngày 8 tháng 5 năm 2024" from the cover's date cell.
+
+    DAY/MONTH/YEAR rather than TEXT: TEXT's format codes change with the reader's language.
+    """
+    ref = f"{quote_sheetname(COVER_SHEET_NAME)}!${field_cell[0]}${field_cell[1:]}"
+    place_text = place.replace('"', "'")
+    return (f'=IF(ISNUMBER({ref}),"{place_text}, ngày "&DAY({ref})&" tháng "&MONTH({ref})&" năm "&YEAR({ref}),'
+            f'"{place_text}, ngày … tháng … năm …")')
+
+
+def _cover_ref(field_cell: str, fallback: str) -> str:
+    ref = f"{quote_sheetname(COVER_SHEET_NAME)}!${field_cell[0]}${field_cell[1:]}"
+    return f'=IF({ref}="","{fallback}",{ref})'
+
+
 def _write_cover(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContext,
                  period_labels: Mapping[str, str]) -> None:
+    """Write the cover as the unit's official report: header, number and date, title, the plan it
+    answers, Kính gửi, Nơi nhận and the signature, with the form's cover fields as unlocked inputs."""
     widths = (14, 14, 18, 16, 16, 18)
     for index, width in enumerate(widths, start=1):
         ws.column_dimensions[column_letter(index)].width = width
     half = COVER_MAX_COL // 2
     left_width, full_width = sum(widths[:half]), sum(widths)
+    place = _place(ctx.unit_name)
 
     _merge(ws, styles, 1, 1, half, f"UBND {ctx.unit_name.upper()}", "tk_bold_center")
     _merge(ws, styles, 1, half + 1, COVER_MAX_COL, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "tk_bold_center")
     _merge(ws, styles, 2, 1, half, "", "tk_text_center")
     _merge(ws, styles, 2, half + 1, COVER_MAX_COL, "Độc lập - Tự do - Hạnh phúc", "tk_underline_center")
-    _merge(ws, styles, 3, 1, half, "Số: …/BC-UBND", "tk_text_center")
-    _merge(ws, styles, 3, half + 1, COVER_MAX_COL, f"{_place(ctx.unit_name)}, ngày … tháng … năm …",
-           "tk_italic_center")
     ws.row_dimensions[1].height = _height(f"UBND {ctx.unit_name.upper()}", left_width)
 
     _merge(ws, styles, 5, 1, COVER_MAX_COL, "BÁO CÁO", "tk_title")
-    _merge(ws, styles, 6, 1, COVER_MAX_COL, form.decree09.title, "tk_subtitle")
-    ws.row_dimensions[6].height = _height(form.decree09.title, full_width * 0.9)
-    source = f"(Theo mẫu {form.code}, phiên bản {form.version}; thực hiện {ctx.plan_title})"
-    _merge(ws, styles, 7, 1, COVER_MAX_COL, source, "tk_note")
-    ws.row_dimensions[7].height = _height(source, full_width * 0.9)
-    recipient = f"Kính gửi: {ctx.recipient}"
+    title = _strip_report_word(form.decree09.title)
+    _merge(ws, styles, 6, 1, COVER_MAX_COL, title, "tk_subtitle")
+    ws.row_dimensions[6].height = _height(title, full_width * 0.85)
+    if ctx.plan_document:
+        attached = f"(Kèm theo {ctx.plan_document} của {ctx.issuer})"
+        _merge(ws, styles, 7, 1, COVER_MAX_COL, attached, "tk_note")
+        ws.row_dimensions[7].height = _height(attached, full_width * 0.9)
+    recipient = f"Kính gửi: {ctx.recipient}."
     _merge(ws, styles, 9, 1, COVER_MAX_COL, recipient, "tk_bold_center")
     ws.row_dimensions[9].height = _height(recipient, full_width)
 
-    periods = "; ".join(period_labels[p.key] for p in form.periods)
-    facts = (
-        ("Đơn vị báo cáo", ctx.unit_name),
-        ("Mã đơn vị", ctx.unit_code),
-        ("Trực thuộc", ctx.parent_name),
-        ("Biểu mẫu", f"{form.code} (phiên bản {form.version}): {form.title}"),
-        ("Kế hoạch", f"{ctx.plan_title} (mã {ctx.plan_code})"),
-        ("Cơ quan ban hành", ctx.issuer),
-        ("Kỳ số liệu", periods),
-        ("Cách tính kỳ", ctx.period_basis),
-        ("Thời hạn gửi", f"{ctx.deadline_wording}, giờ Việt Nam"),
-        ("Cách gửi", f"Tải tệp lên hệ thống theo dõi báo cáo; đồng thời gửi bản mềm qua thư điện tử "
-                     f"{ctx.department_email}"),
-        ("Ngày phát hành mẫu", ctx.issued_at_text),
-    )
-    row = 11
-    value_width = sum(widths[2:])
-    for label, value in facts:
-        _merge(ws, styles, row, 1, 2, label, "tk_group")
-        _merge(ws, styles, row, 3, COVER_MAX_COL, value, "tk_cell")
-        ws.row_dimensions[row].height = _height(value, value_width)
-        row += 1
+    periods = " và ".join(period_labels[p.key].lower() if p.key != form.periods[0].key else period_labels[p.key]
+                          for p in form.periods)
+    cited = ctx.plan_document or ctx.plan_title
+    body = (f"Thực hiện {cited} của {ctx.issuer} về {_plan_subject(ctx.plan_title)}, Ủy ban nhân dân "
+            f"{ctx.unit_name[:1].lower() + ctx.unit_name[1:]} báo cáo kết quả {periods} như sau: nội dung "
+            f"báo cáo tại phần «{form.narrative.name}», số liệu tại các biểu kèm theo.")
+    _merge(ws, styles, 11, 1, COVER_MAX_COL, body, "tk_text")
+    ws.row_dimensions[11].height = _height(body, full_width * 0.95)
 
-    row += 1  # 23
-    _merge(ws, styles, row, 1, half, "NGƯỜI LẬP BIỂU", "tk_bold_center")
-    _merge(ws, styles, row, half + 1, COVER_MAX_COL, "THỦ TRƯỞNG ĐƠN VỊ", "tk_bold_center")
-    _merge(ws, styles, row + 1, 1, half, "(Ký, ghi rõ họ tên)", "tk_italic_center")
-    _merge(ws, styles, row + 1, half + 1, COVER_MAX_COL, "(Ký, ghi rõ họ tên, đóng dấu)", "tk_italic_center")
-    # Rows row+2 .. row+4 stay empty for the signatures.
-    contact = COVER_MAX_ROW - 1
-    _merge(ws, styles, contact, 1, 2, "Người lập biểu (họ tên)", "tk_cell")
-    _merge(ws, styles, contact, 3, COVER_MAX_COL, "", "tk_cover_input")
-    _merge(ws, styles, COVER_MAX_ROW, 1, 2, "Điện thoại, thư điện tử", "tk_cell")
-    _merge(ws, styles, COVER_MAX_ROW, 3, COVER_MAX_COL, "", "tk_cover_input")
+    # Nơi nhận (left) and the signature (right), from row 15.
+    _merge(ws, styles, 15, 1, half, "Nơi nhận:", "tk_recipients_head")
+    for offset, line in enumerate(form.cover.recipients, start=1):
+        _merge(ws, styles, 15 + offset, 1, half, f"- {line}", "tk_recipients")
+    _merge(ws, styles, 16, half + 1, COVER_MAX_COL, "(Ký tên, đóng dấu)", "tk_italic_center")
+
+    for field in form.cover.fields:
+        if field.label_cell:
+            row, col = _cell_rc(field.label_cell)
+            label = field.label if field.key != "report_date" else f"{place}, {field.label}"
+            style = "tk_cover_label_right" if row <= 3 else "tk_cell"
+            last = col if row <= 3 else max(col, field.col - 1)
+            _merge(ws, styles, row, col, last, label, style)
+        last_col = half if field.col <= half else COVER_MAX_COL
+        style = {"date": "tk_cover_date", "choice": "tk_cover_signer"}.get(field.kind, "tk_cover_input")
+        if field.key == "signer_name":
+            style = "tk_cover_signer"
+        _merge(ws, styles, field.row, field.col, last_col, "", style)
+    _cover_validations(ws, form)
 
     ws.page_setup.orientation = "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
@@ -468,7 +510,51 @@ def _write_cover(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 1
     ws.print_area = f"A1:{column_letter(COVER_MAX_COL)}{COVER_MAX_ROW}"
+    ws.page_setup.blackAndWhite = True
+    _footer(ws, form, page_numbers=False)
     _protect(ws)
+
+
+def _cell_rc(address: str) -> tuple[int, int]:
+    match = _CELL_ADDRESS.match(address)
+    assert match is not None, address  # the catalog checked every cover address
+    return int(match.group(2)), column_index_from_string(match.group(1))
+
+
+def _cover_validations(ws: Worksheet, form: Form) -> None:
+    for field in form.cover.fields:
+        if field.kind == "choice":
+            dv = DataValidation(type="list", formula1='"' + ",".join(form.cover.signer_titles) + '"',
+                                allow_blank=True)
+            dv.promptTitle = "Chọn chức vụ người ký"
+            dv.prompt = "Chọn trong danh sách: " + "; ".join(form.cover.signer_titles)
+            dv.errorTitle = "Chức vụ không có trong danh sách"
+            dv.error = "Chọn một chức vụ trong danh sách: " + "; ".join(form.cover.signer_titles)
+        elif field.kind == "date":
+            dv = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True)
+            dv.promptTitle = "Nhập ngày văn bản"
+            dv.prompt = "Nhập ngày dạng ngày/tháng/năm, ví dụ 08/05/2024."
+            dv.errorTitle = "Ngày không hợp lệ"
+            dv.error = "Nhập ngày dạng ngày/tháng/năm, ví dụ 08/05/2024."
+        else:
+            continue
+        assert len(dv.promptTitle) <= _PROMPT_TITLE_MAX and len(dv.prompt) <= _PROMPT_MAX
+        dv.showInputMessage = True
+        dv.showErrorMessage = True
+        dv.add(field.cell)
+        ws.add_data_validation(dv)
+
+
+def _footer(ws: Worksheet, form: Form, page_numbers: bool = True) -> None:
+    """Print the form and its version small at the foot (the only place a printed page names them),
+    and "Trang x/y" where a sheet runs over several pages."""
+    ws.oddFooter.left.text = f"{form.name}, phiên bản mẫu {form.version}"
+    ws.oddFooter.left.size = 7
+    ws.oddFooter.left.font = _FONT_NAME
+    if page_numbers:
+        ws.oddFooter.right.text = "Trang &P/&N"
+        ws.oddFooter.right.size = 9
+        ws.oddFooter.right.font = _FONT_NAME
 
 
 def _write_guide(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContext,
@@ -523,7 +609,8 @@ def _write_guide(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
             "Không đổi tên, không di chuyển, không xóa trang tính; không thêm, xóa dòng hoặc cột; "
             "không sao chép dữ liệu từ tệp khác bằng cách dán đè định dạng.",
             "Trang «Đề cương» ghi nội dung báo cáo bằng lời: mỗi mục một ô, xuống dòng trong ô bằng Alt+Enter.",
-            "Trang «Bìa»: ghi họ tên, điện thoại của người lập biểu để Sở liên hệ khi cần.",
+            "Trang «Bìa» là trang đầu của văn bản báo cáo: ghi số và ngày văn bản, chọn chức vụ và ghi họ "
+            "tên người ký, họ tên và điện thoại của người lập biểu; ngày và người ký được in lại dưới mỗi biểu.",
             "Được nới rộng cột, dòng để dễ đọc; không cần gỡ bảo vệ trang tính.",
         )),
         ("IV. CÁCH GỬI BÁO CÁO", (
@@ -553,6 +640,7 @@ def _write_guide(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.print_area = f"A1:{last}{row - 1}"
+    _footer(ws, form)
     _protect(ws)
 
 
@@ -587,11 +675,49 @@ def _write_narrative(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookCo
         _put(ws, styles, row, NARRATIVE_CODE_COL, section.code, "tk_cell_center")
         _put(ws, styles, row, NARRATIVE_HEADING_COL, heading, "tk_cell")
         _put(ws, styles, row, NARRATIVE_ANSWER_COL, None, "tk_answer")
-        ws.row_dimensions[row].height = max(90.0, _height(heading, widths[NARRATIVE_HEADING_COL]))
+        # Sized to the heading, but not marked custom: Excel grows the row to the answer as it is typed,
+        # so a long section prints whole (a fixed height printed 6 lines of 1,600 characters).
+        _auto_height(ws, row, max(60.0, _height(heading, widths[NARRATIVE_HEADING_COL])))
     ws.freeze_panes = f"A{NARRATIVE_FIRST_ROW}"
     ws.print_title_rows = f"{NARRATIVE_HEADER_ROW}:{NARRATIVE_HEADER_ROW}"
     _page_landscape(ws)
+    _footer(ws, form)
     _protect(ws)
+
+
+class _AutoFitRow(RowDimension):
+    """A row height Excel treats as its own autofit result (no customHeight), so it re-fits on edit."""
+
+    @property  # type: ignore[override]
+    def customHeight(self) -> bool:
+        return False
+
+
+_MAX_ROW_HEIGHT = 409.0  # Excel's limit, in points
+
+
+def _auto_height(ws: Worksheet, row: int, height: float) -> None:
+    ws.row_dimensions[row] = _AutoFitRow(ws, index=row, ht=min(_MAX_ROW_HEIGHT, height))
+
+
+def fit_text_rows(ws: Worksheet, first_row: int = 1, line_points: float = 15.75) -> None:
+    """Size each row of ``ws`` from ``first_row`` on to the wrapped text it holds (estimated from its
+    length and the column widths); rows only grow. LibreOffice prints rows at their stored height, so a
+    return filled by a script or another program would otherwise print the first lines of an answer only.
+    """
+    merged = {(r, c) for rng in ws.merged_cells.ranges for r in range(rng.min_row, rng.max_row + 1)
+              for c in range(rng.min_col, rng.max_col + 1)}
+    for row in ws.iter_rows(min_row=first_row):
+        needed = 0.0
+        for cell in row:
+            if not isinstance(cell.value, str) or (cell.row, cell.column) in merged or len(cell.value) < 20:
+                continue
+            width = ws.column_dimensions[cell.column_letter].width or 9.0
+            needed = max(needed, _height(cell.value, width, line_points))
+        if needed:
+            current = ws.row_dimensions[row[0].row].height or 15.0
+            if needed > current:
+                _auto_height(ws, row[0].row, needed)
 
 
 def _page_landscape(ws: Worksheet) -> None:
@@ -730,18 +856,57 @@ def _write_data_sheet(ws: Worksheet, styles: _Styles, sheet: Sheet, form: Form, 
 
     footer = last_data_row + 2
     half = max(LABEL_COL + 1, note_col // 2 + 1)
-    _merge(ws, styles, footer, half, note_col, f"{_place(ctx.unit_name)}, ngày … tháng … năm …",
-           "tk_italic_center")
+    # Place, date and signer come from the cover (one place to type them): formulas, so they follow it.
+    fields = {f.key: f for f in form.cover.fields}
+    place = _place(ctx.unit_name)
+    date_text = (cover_date_formula(fields["report_date"].cell, place) if "report_date" in fields
+                 else f"{place}, ngày … tháng … năm …")
+    _merge(ws, styles, footer, half, note_col, date_text, "tk_formula_italic_center")
     _merge(ws, styles, footer + 1, STT_COL, LABEL_COL, "NGƯỜI LẬP BIỂU", "tk_bold_center")
-    _merge(ws, styles, footer + 1, half, note_col, "THỦ TRƯỞNG ĐƠN VỊ", "tk_bold_center")
+    signer = (_cover_ref(fields["signer_title"].cell, "TM. ỦY BAN NHÂN DÂN") if "signer_title" in fields
+              else "TM. ỦY BAN NHÂN DÂN")
+    _merge(ws, styles, footer + 1, half, note_col, signer, "tk_formula_bold_center")
     _merge(ws, styles, footer + 2, STT_COL, LABEL_COL, "(Ký, ghi rõ họ tên)", "tk_italic_center")
-    _merge(ws, styles, footer + 2, half, note_col, "(Ký, ghi rõ họ tên, đóng dấu)", "tk_italic_center")
+    _merge(ws, styles, footer + 2, half, note_col, "(Ký tên, đóng dấu)", "tk_italic_center")
+    if "preparer" in fields:
+        _merge(ws, styles, footer + 6, STT_COL, LABEL_COL, _cover_ref(fields["preparer"].cell, ""),
+               "tk_formula_bold_center")
+    if "signer_name" in fields:
+        _merge(ws, styles, footer + 6, half, note_col, _cover_ref(fields["signer_name"].cell, ""),
+               "tk_formula_bold_center")
 
     ws.freeze_panes = f"{column_letter(FIRST_VALUE_COL)}{BREAKDOWN_HEADER_ROW + 1}"
     ws.print_title_rows = f"{PERIOD_HEADER_ROW}:{BREAKDOWN_HEADER_ROW}"
     ws.print_area = f"A1:{column_letter(note_col)}{sheet.max_row}"
     _page_landscape(ws)
+    _keep_signature_with_table(ws, sheet, label_width)
+    _footer(ws, form)
     _protect(ws)
+
+
+# A4 landscape with _page_landscape's margins, in points, and the share of a page a Biểu may overflow
+# before fitting it to one page would shrink its text below about 8 pt.
+_PAGE_HEIGHT_PT = (8.27 - 1.0 - 0.5) * 72
+_PAGE_WIDTH_PT = (11.69 - 0.8) * 72
+_FIT_ONE_PAGE_UP_TO = 1.4
+
+
+def _keep_signature_with_table(ws: Worksheet, sheet: Sheet, label_width: float) -> None:
+    """Make the signature block print on the same page as the end of the table.
+
+    A Biểu that (once fitted to the page width) overflows one page by a little is fitted to one page;
+    a longer one breaks before its last rows, so they and the signature start a page together.
+    """
+    widths = [ws.column_dimensions[column_letter(c)].width or 9.0 for c in range(1, sheet.note_col + 1)]
+    scale = min(1.0, _PAGE_WIDTH_PT / (sum(widths) * 5.6 + 10))
+    height = sum(ws.row_dimensions[r].height or 15.75 for r in range(1, sheet.max_row + 1)) * scale
+    pages = height / _PAGE_HEIGHT_PT
+    if pages <= _FIT_ONE_PAGE_UP_TO:
+        ws.page_setup.fitToHeight = 1
+        return
+    from openpyxl.worksheet.pagebreak import Break
+
+    ws.row_breaks.append(Break(id=max(sheet.first_data_row, sheet.last_data_row - 6)))
 
 
 def _write_meta(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContext, secret: str) -> None:
@@ -840,6 +1005,29 @@ def _text(cell: XlCell, value: str) -> XlCell:
     return cell
 
 
+def _print_annotated(wb: Workbook, issues_sheet: Worksheet) -> None:
+    """Make the annotated copy print legibly: the error list on A4 landscape, one page wide, messages
+    wrapped in rows sized to them, its header repeated; every comment printed at the end of its sheet;
+    the narrative's rows sized to the answers."""
+    top = Alignment(vertical="top")
+    for row in issues_sheet.iter_rows(min_row=5, max_col=5):
+        for cell in row[:4]:
+            cell.alignment = top
+        text = row[4].value
+        if isinstance(text, str):
+            issues_sheet.row_dimensions[row[0].row].height = _height(text, 100, 15.0, 15.0)
+    issues_sheet.row_dimensions[2].height = 30
+    issues_sheet["A2"].alignment = Alignment(wrap_text=False, vertical="top")
+    issues_sheet.print_title_rows = "4:4"
+    _page_landscape(issues_sheet)
+    issues_sheet.oddFooter.right.text = "Trang &P/&N"
+    for sheet in wb.worksheets:
+        if any(cell.comment is not None for row in sheet.iter_rows() for cell in row):
+            sheet.page_setup.cellComments = "atEnd"
+    if NARRATIVE_SHEET_NAME in wb.sheetnames:
+        fit_text_rows(wb[NARRATIVE_SHEET_NAME], NARRATIVE_FIRST_ROW)
+
+
 def annotate(original: bytes, issues: Sequence[tuple[str, str, str, str]]) -> bytes:
     """Return a copy of the unit's .xlsx return with its issues marked, as .xlsx bytes.
 
@@ -921,6 +1109,7 @@ def annotate(original: bytes, issues: Sequence[tuple[str, str, str, str]]) -> by
     for letter, width in zip("ABCDE", (6, 11, 16, 8, 100)):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A5"
+    _print_annotated(wb, ws)
     wb.active = 0
     for sheet in wb.worksheets:
         # Several sheets marked "selected" makes Excel open them grouped, and typing then edits them all.

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..access import api_error, department_required, login_required
 from ..chase import last_reminded
+from ..documents import UnitDocuments, cover_json, signed_report_json, unit_documents
 from ..extensions import db
 from ..models import Plan
 from ..standings import UnitStanding, plan_standings
@@ -46,8 +47,9 @@ def _as_of() -> datetime | None:
         return None
 
 
-def standing_json(item: UnitStanding, last_reminded_at: datetime | None = None) -> dict[str, Any]:
-    """Return one unit's standing as the status API shows it."""
+def standing_json(item: UnitStanding, last_reminded_at: datetime | None = None,
+                  docs: UnitDocuments | None = None) -> dict[str, Any]:
+    """Return one unit's standing as the status API shows it, with its cover facts and signed report."""
     s = item.standing
     return {
         "code": item.unit_code, "name": item.unit_name, "form": item.form_code, "status": s.status.value,
@@ -56,6 +58,8 @@ def standing_json(item: UnitStanding, last_reminded_at: datetime | None = None) 
         "review": None if s.review is None else {"state": s.review.value, "reason": s.review_reason},
         "counted_version": s.counted_version,
         "last_reminded_at": _instant(last_reminded_at),
+        "cover": cover_json(docs.cover if docs else None),
+        "signed_report": signed_report_json(docs.signed_report if docs else None),
     }
 
 
@@ -70,8 +74,11 @@ def status(plan_code: str) -> Any:
     unit_ids = None if current_user.is_department else [current_user.unit_id or 0]
     items = plan_standings(plan, as_of, unit_ids=unit_ids)
     reminded = last_reminded(plan, as_of, None if unit_ids is None else [i.unit_code for i in items])
+    docs = unit_documents(plan, as_of, items)
     return jsonify({"plan": plan.code, "as_of": _instant(as_of), "deadline": _instant(plan.deadline),
-                    "units": [standing_json(item, reminded.get(item.unit_code)) for item in items]})
+                    "signed_report_required": plan.signed_report_required,
+                    "units": [standing_json(item, reminded.get(item.unit_code), docs.get(item.assignment_id))
+                              for item in items]})
 
 
 @bp.get("/plans/<plan_code>/export.xlsx")

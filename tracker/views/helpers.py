@@ -1,6 +1,7 @@
 """Template filters and globals shared by every page."""
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask
@@ -11,11 +12,29 @@ from ..timeutil import fmt_date, fmt_datetime
 from ..wording import deadline_wording, format_number
 
 
+def iso_date(value: str | None) -> str:
+    """Return a stored ISO date ("2024-05-08") as dd/mm/yyyy; '' for none or a malformed one."""
+    try:
+        return fmt_date(date.fromisoformat(value)) if value else ""
+    except ValueError:
+        return ""
+
+
+def iso_datetime(value: str | None) -> str:
+    """Return a stored ISO instant as dd/mm/yyyy HH:MM in Vietnam time; '' for none or a malformed one."""
+    try:
+        return fmt_datetime(datetime.fromisoformat(value)) if value else ""
+    except ValueError:
+        return ""
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(fmt_datetime, "dt")
     app.add_template_filter(fmt_date, "d")
     app.add_template_filter(format_number, "num")
     app.add_template_filter(deadline_wording, "deadline")
+    app.add_template_filter(iso_date, "isodate")
+    app.add_template_filter(iso_datetime, "isodatetime")
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ..blanks import blank_groups
 from ..compliance import ReviewState
 from ..guard import Refusal
 from ..review import officer_next_step
-from ..models import Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, Unit, Visit
+from ..models import Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, SignedReport, Unit, Visit
 from ..standings import plan_standings
 from ..timeutil import utc_now
 from .lookup import assignment_or_404, int_arg, previous_version, version_or_404
@@ -59,6 +59,8 @@ def home(plan_code: str, unit_code: str) -> Any:
                                   .order_by(ReturnVersion.version.desc())).all()
     visits = db.session.scalars(select(Visit).where(Visit.plan_id == plan.id, Visit.unit_id == unit.id)
                                 .options(selectinload(Visit.communes)).order_by(Visit.visit_date)).all()
+    signed_reports = db.session.scalars(select(SignedReport).where(SignedReport.assignment_id == assignment.id)
+                                        .order_by(SignedReport.version.desc())).all()
     events = []
     flags = []
     if current_user.is_department:
@@ -69,7 +71,8 @@ def home(plan_code: str, unit_code: str) -> Any:
     changes = page_changes(versions, counted)
     return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
                            versions=versions, latest=versions[0] if versions else None, visits=visits,
-                           events=events, now=utc_now(), counted=counted, changes=changes, flags=flags)
+                           events=events, now=utc_now(), counted=counted, changes=changes, flags=flags,
+                           signed_reports=signed_reports)
 
 
 def page_changes(versions: list[ReturnVersion], counted: ReturnVersion | None) -> Any:

@@ -1,0 +1,150 @@
+"""The documents beside a unit's data return: its signed report (PDF) uploads, and what the cover of
+its return says (number, date, signer).
+
+- ``receive_signed_report`` is the upload use case: check the PDF and its signature outside any
+  transaction, then store a new version (an identical re-upload makes none) and commit;
+- ``unit_documents`` gathers, for a plan at ``as_of``, each unit's cover facts (from the version the
+  export uses) and its latest signed report, for the status API, the unit page and the standings.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from . import audit
+from .extensions import db
+from .guard import Refusal
+from .models import Assignment, Plan, ReturnVersion, SignedReport, User
+from .signed_report import PdfLimits, check_signature, inspect_pdf
+from .standings import UnitStanding
+from .timeutil import local
+
+COVER_KEYS = ("report_number", "report_date", "signer_title", "signer_name")
+
+
+@dataclass(frozen=True)
+class SignedReportSettings:
+    max_bytes: int
+    max_pages: int
+    trust_roots: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedUpload:
+    report: SignedReport
+    created: bool
+
+
+def receive_signed_report(assignment: Assignment, data: bytes, filename: str, uploader: User | None,
+                          received_at: datetime, settings: SignedReportSettings) -> SignedUpload:
+    """Store ``data`` as the assignment's next signed report and commit; return it.
+
+    Raises Refusal (``not_pdf``, ``encrypted``, ``active_content``, ``too_many_pages``, ``too_large``,
+    ``empty``, ``exempt``); a refusal is committed to the audit log and nothing else is stored.
+    """
+    target = f"{assignment.plan.code}/{assignment.unit.code}"
+    sha256 = hashlib.sha256(data).hexdigest()
+    # Nothing below waits inside a transaction: the PDF and its signature are checked first.
+    db.session.commit()
+    try:
+        if assignment.form_code is None:
+            raise Refusal("exempt", f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này; không cần "
+                          "tải lên báo cáo đã ký.", 409)
+        facts = inspect_pdf(data, PdfLimits(settings.max_bytes, settings.max_pages))
+        signature = check_signature(data, list(settings.trust_roots))
+    except Refusal as refusal:
+        db.session.rollback()
+        audit.record("signed_report_refused", target=target, user=uploader, code=refusal.code, sha256=sha256,
+                     size=len(data), filename=filename[:200], reason=refusal.message)
+        db.session.commit()
+        raise
+    for _attempt in range(3):
+        existing = db.session.scalar(select(SignedReport).where(SignedReport.assignment_id == assignment.id,
+                                                                SignedReport.sha256 == sha256))
+        if existing is not None:
+            db.session.commit()
+            return SignedUpload(existing, False)
+        number = (db.session.scalar(select(func.max(SignedReport.version))
+                                    .where(SignedReport.assignment_id == assignment.id)) or 0) + 1
+        report = SignedReport(assignment_id=assignment.id, version=number, filename=filename[:255] or "bao-cao.pdf",
+                              size=len(data), sha256=sha256, pages=facts.pages, received_at=received_at,
+                              uploaded_by_id=getattr(uploader, "id", None),
+                              signature=None if signature is None else signature.as_dict(), content=data)
+        db.session.add(report)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()  # another upload took the number (or the same bytes): look again
+            continue
+        audit.record("signed_report", target=target, user=uploader, version=number, sha256=sha256,
+                     pages=facts.pages, signed=signature is not None,
+                     trusted=bool(signature and signature.trusted))
+        db.session.commit()
+        return SignedUpload(report, True)
+    raise Refusal("storage_failed", "Hệ thống đang bận nên báo cáo đã ký chưa được lưu. Vui lòng tải lên lại.", 503)
+
+
+def signed_report_json(report: SignedReport | None) -> dict[str, Any] | None:
+    """Return a signed report as the status API gives it: null, or received_at, sha256, pages, signature."""
+    if report is None:
+        return None
+    signature = report.signature
+    return {
+        "received_at": local(report.received_at).isoformat(),
+        "sha256": report.sha256,
+        "pages": report.pages,
+        "signature": None if signature is None else {
+            "valid": bool(signature.get("valid")), "signer": signature.get("signer") or None,
+            "signed_at": signature.get("signed_at"), "trusted": bool(signature.get("trusted")),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class UnitDocuments:
+    """One unit's documents at ``as_of``: the cover facts of the version the export uses, its latest
+    signed report, and when its first signed report arrived."""
+
+    cover: dict[str, str] | None
+    signed_report: SignedReport | None
+    first_signed_at: datetime | None
+
+
+def unit_documents(plan: Plan, as_of: datetime, items: Sequence[UnitStanding]) -> dict[int, UnitDocuments]:
+    """Return {assignment id: UnitDocuments} for the units of ``items`` (``plan_standings`` at ``as_of``):
+    the cover of each unit's counted version, and its signed reports received by ``as_of``.
+
+    Two queries whatever the number of units.
+    """
+    counted = {item.counted_version_id: item.assignment_id for item in items if item.counted_version_id is not None}
+    covers: dict[int, dict[str, str]] = {}
+    if counted:
+        for version_id, cover in db.session.execute(select(ReturnVersion.id, ReturnVersion.cover)
+                                                    .where(ReturnVersion.id.in_(list(counted)))):
+            covers[counted[version_id]] = {k: str(v) for k, v in (cover or {}).items() if k in COVER_KEYS}
+    wanted = [item.assignment_id for item in items]
+    reports: dict[int, list[SignedReport]] = {}
+    if wanted:
+        for report in db.session.scalars(select(SignedReport)
+                                         .where(SignedReport.assignment_id.in_(wanted), SignedReport.received_at <= as_of)
+                                         .order_by(SignedReport.received_at, SignedReport.version)):
+            reports.setdefault(report.assignment_id, []).append(report)
+    result: dict[int, UnitDocuments] = {}
+    for item in items:
+        own = reports.get(item.assignment_id, [])
+        result[item.assignment_id] = UnitDocuments(covers.get(item.assignment_id), own[-1] if own else None,
+                                                   own[0].received_at if own else None)
+    return result
+
+
+def cover_json(cover: dict[str, str] | None) -> dict[str, str | None] | None:
+    """Return the cover facts as the status API gives them (every key present, null when blank)."""
+    if cover is None:
+        return None
+    return {key: cover.get(key) or None for key in COVER_KEYS}
