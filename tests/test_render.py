@@ -128,6 +128,10 @@ def test_both_blank_forms_print_whole(render):
                                          capture_output=True, text=True, check=True).stdout)
         assert "BÁO CÁO" in first_page and "Nơi nhận:" in first_page and "Kính gửi:" in first_page
         assert f"(Kèm theo {PLAN_DOCUMENT} của Sở Lao động - Thương binh và Xã hội tỉnh Bắc Giang)" in first_page
+        # No system word on a printed page: the form and its version only in the small footer.
+        for system_word in ("bacgiang-2024", code, "(mã ", "phiên bản 1", "THỦ TRƯỞNG ĐƠN VỊ", "hạn chót"):
+            assert system_word not in words, (code, system_word)
+        assert f"{form.name}, phiên bản mẫu {form.version}" in words
         # Narrative headings and hints, guidance texts: printed in full, none cut by a row too short.
         for section in form.narrative.sections:
             assert flat(section.heading) in words, (code, section.code)
@@ -164,3 +168,12 @@ def test_an_annotated_copy_prints_a_long_narrative_and_its_error_list_whole(rend
     for issue in parsed.issues:
         assert flat(issue.message) in words, issue.message
     assert pages <= 16
+
+
+def test_the_readme_shows_the_printed_bảng_tổng_hợp_and_cover():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name in ("bang-tong-hop-thong-tin.png", "bang-tong-hop-bieu-01.png", "bia-bao-cao.png"):
+        assert f"(docs/screenshots/{name})" in readme, name
+        image = (root / "docs" / "screenshots" / name).read_bytes()
+        assert image.startswith(b"\x89PNG\r\n\x1a\n") and 10_000 < len(image) < 200_000, name

@@ -475,8 +475,7 @@ def _write_cover(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
     _merge(ws, styles, 9, 1, COVER_MAX_COL, recipient, "tk_bold_center")
     ws.row_dimensions[9].height = _height(recipient, full_width)
 
-    periods = " và ".join(period_labels[p.key].lower() if p.key != form.periods[0].key else period_labels[p.key]
-                          for p in form.periods)
+    periods = " và ".join(period_labels[p.key][:1].lower() + period_labels[p.key][1:] for p in form.periods)
     cited = ctx.plan_document or ctx.plan_title
     body = (f"Thực hiện {cited} của {ctx.issuer} về {_plan_subject(ctx.plan_title)}, Ủy ban nhân dân "
             f"{ctx.unit_name[:1].lower() + ctx.unit_name[1:]} báo cáo kết quả {periods} như sau: nội dung "
@@ -497,7 +496,8 @@ def _write_cover(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
             style = "tk_cover_label_right" if row <= 3 else "tk_cell"
             last = col if row <= 3 else max(col, field.col - 1)
             _merge(ws, styles, row, col, last, label, style)
-        last_col = half if field.col <= half else COVER_MAX_COL
+        # In the header line a field keeps to its half; below it a field runs to the right edge.
+        last_col = (half if field.col <= half else COVER_MAX_COL) if field.row <= 3 else COVER_MAX_COL
         style = {"date": "tk_cover_date", "choice": "tk_cover_signer"}.get(field.kind, "tk_cover_input")
         if field.key == "signer_name":
             style = "tk_cover_signer"
@@ -569,7 +569,7 @@ def _write_guide(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContex
     _merge(ws, styles, 1, 1, GUIDE_MAX_COL, "HƯỚNG DẪN LẬP VÀ GỬI BÁO CÁO", "tk_title")
     _merge(ws, styles, 2, 1, GUIDE_MAX_COL, form.title, "tk_subtitle")
     ws.row_dimensions[2].height = _height(form.title, sum(widths) * 0.9)
-    unit_line = f"Đơn vị: {ctx.unit_name} (mã {ctx.unit_code}), {ctx.parent_name}. Kế hoạch: {ctx.plan_title}."
+    unit_line = f"Đơn vị: {ctx.unit_name}, {ctx.parent_name}. Kế hoạch: {ctx.plan_title}."
     _merge(ws, styles, 3, 1, GUIDE_MAX_COL, unit_line, "tk_note")
     ws.row_dimensions[3].height = _height(unit_line, sum(widths) * 0.9)
 
@@ -652,7 +652,7 @@ def _write_narrative(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookCo
     last = narrative.max_col
     _merge(ws, styles, 1, 1, last, narrative.title, "tk_title")
     ws.row_dimensions[1].height = _height(narrative.title, sum(widths.values()) * 0.8, 18.75)
-    hint = (f"Đơn vị: {ctx.unit_name} (mã {ctx.unit_code}). Ghi nội dung báo cáo vào các ô nền vàng ở cột "
+    hint = (f"Đơn vị: {ctx.unit_name}. Ghi nội dung báo cáo vào các ô nền vàng ở cột "
             "«Báo cáo của đơn vị», mỗi mục một ô; xuống dòng trong ô bằng Alt+Enter.")
     _merge(ws, styles, 2, 1, last, hint, "tk_note")
     ws.row_dimensions[2].height = _height(hint, sum(widths.values()) * 0.9)
@@ -806,7 +806,7 @@ def _write_data_sheet(ws: Worksheet, styles: _Styles, sheet: Sheet, form: Form, 
     _merge(ws, styles, SHEET_TITLE_ROW, 1, note_col, sheet.title, "tk_title")
     periods = "; ".join(period_labels[p.key] for p in form.periods)
     unit_note = "triệu đồng" if sheet.column_set.number == "decimal" else "ghi ở cột ĐVT"
-    info = (f"Đơn vị báo cáo: {ctx.unit_name} (mã {ctx.unit_code}). Kỳ số liệu: {periods}. "
+    info = (f"Đơn vị báo cáo: {ctx.unit_name}. Kỳ số liệu: {periods}. "
             f"Đơn vị tính: {unit_note}.")
     _merge(ws, styles, INFO_ROW, 1, note_col, info, "tk_note")
 
