@@ -3,7 +3,8 @@
 Each district holds one complete version whose parsed values are those of a real return of its form
 (PL03, or PL02 for one district in ten), parsed once by the tracker and inserted in bulk with the
 numbers varied per district. The figure is the whole request ``GET /plans/<plan>/export.xlsx``
-(the query set, pandas tables and the openpyxl workbook), on SQLite.
+(the query set, the Toàn tỉnh totals and the XlsxWriter workbook: with 705 units every Biểu is laid out
+with units as rows), on SQLite.
 """
 from __future__ import annotations
 
@@ -16,11 +17,8 @@ from bench.common import (BenchResult, Target, bench_main, figure, login_session
                           temp_dir, timed)
 
 LIMIT_S = 20.0
-WHY_SLOW = ("profiled on this machine (one run, 31 s unprofiled): writing ~540,000 cells with openpyxl through "
-            "pandas is ~60% (one column per unit and breakdown on each Biểu sheet); building the tables ~20%, mostly "
-            "~800,000 catalog Sheet.has_cell/row lookups that scan the sheet's rows each time; the queries that "
-            "fetch 385,000 values ~20%. An indexed Sheet.row and a streaming writer (openpyxl write-only mode, or "
-            "xlsxwriter) are the fixes")
+WHY_SLOW = ("the workbook writes one cell per unit, indicator and breakdown (~330,000 with 705 units) with "
+            "XlsxWriter, after the queries that fetch ~385,000 values; profile before changing either")
 
 
 def _populate() -> tuple[Any, int, int, str]:
