@@ -149,3 +149,21 @@ def test_compare_lists_changed_blank_and_text_cells_in_form_order() -> None:
     assert births.breakdown == "Tổng số"
     assert [i.cell for i in result.issues_added] == ["D14"] and result.issues_removed == ()
     assert result.summary.startswith("so với lần 1: 3 ô thay đổi")
+
+
+def test_a_small_difference_from_units_that_all_agree_is_not_far_out() -> None:
+    # Ten units with the same births per child and one 2% above them: no flag (the 5% floor of the spread).
+    units = {f"U{i:02d}": full_values(PL03, 1.0 + i * 0.37) for i in range(11)}
+    units["U10"][cell_key("B01.births", "base", "total")] *= 1.02
+    assert robust_flags(PL03, frame(units)) == []
+    units["U10"][cell_key("B01.births", "base", "total")] *= 3
+    assert [f.unit for f in robust_flags(PL03, frame(units))] == ["U10"]
+
+
+def test_rare_events_reported_by_few_units_get_no_cross_unit_score() -> None:
+    # Most units had no trafficked child (median and MAD 0): one unit with two is not "far out" by this score.
+    units = {f"U{i:02d}": full_values(PL03) for i in range(11)}
+    trafficking = cell_key("B03.form_trafficking", "base", "male")
+    assert all(values[trafficking] == 0 for values in units.values())
+    units["U03"][trafficking] = 2
+    assert robust_flags(PL03, frame(units)) == []

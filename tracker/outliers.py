@@ -9,8 +9,9 @@ Three checks, each per cell (indicator × period × breakdown):
 - ``robust_z``: across the units of the same form, the modified z-score
   0.6745 · (x − median) / MAD (Iglewicz and Hoaglin) of the figure, or of the figure per population
   where the form says so (``[outliers.per]``: per 1,000 children, per commune), beyond the form's
-  ``threshold``. Where more than half the units report the same figure the MAD is 0; the mean absolute
-  deviation stands in (x − median) / (1.2533 · meanAD), and when that is 0 too every unit agrees;
+  ``threshold``. Where more than half the units report the same figure the MAD is 0 and the mean absolute
+  deviation stands in: (x − median) / (1.2533 · meanAD). The spread is never taken below 5% of the
+  median, and a cell where most units report 0 gets no score (rare events: year over year and bounds);
 - ``year_over_year``: the unit's own figure in the plan this one was copied from, same indicator, period
   key and breakdown: a ratio at or beyond ``year_over_year`` either way (a halving at 2.0), when the
   larger of the two reaches ``year_over_year_min``;
@@ -32,6 +33,7 @@ REASON_LABELS = {ROBUST: "Khác xa các đơn vị khác", YEAR_OVER_YEAR: "Thay
                  BOUNDS: "Ngoài khoảng Sở đặt"}
 _MAD_TO_SIGMA = 0.6745
 _MEAN_AD_TO_SIGMA = 1.2533
+_RELATIVE_FLOOR = 0.05
 
 VerifiedKey = tuple[str, str, str, str, str, float]  # unit, indicator, period, breakdown, reason, value
 
@@ -172,8 +174,13 @@ def robust_flags(form: Form, frame: FormValues) -> list[Flag]:
         mad = np.nanmedian(deviation, axis=0)
         mean_ad = np.nanmean(deviation, axis=0)
         signed = np.where(deviation == 0, 0.0, sub - median)
-        z = np.where(mad > 0, _MAD_TO_SIGMA * signed / np.where(mad > 0, mad, 1),
-                     np.where(mean_ad > 0, signed / (_MEAN_AD_TO_SIGMA * np.where(mean_ad > 0, mean_ad, 1)), 0.0))
+        # The spread: MAD / 0.6745, or 1.2533 · meanAD where the MAD is 0, never below 5% of the median
+        # (a unit 2% off units that all agree is not far out). Where most units report 0 (median and MAD
+        # 0) there is no spread to speak of: rare events are left to year over year and the bounds.
+        spread = np.where(mad > 0, mad / _MAD_TO_SIGMA, _MEAN_AD_TO_SIGMA * mean_ad)
+        spread = np.fmax(spread, _RELATIVE_FLOOR * np.abs(median))
+        scored = (spread > 0) & ~((mad == 0) & (median == 0))
+        z = np.where(scored, signed / np.where(spread > 0, spread, 1), 0.0)
         hits = np.abs(np.nan_to_num(z, nan=0.0)) > settings.threshold
     columns = np.flatnonzero(enough)
     flags = []

@@ -33,7 +33,7 @@ def test_staff_review_tools_in_the_browser(app: Any, page: Any, live_server: str
     form = app.extensions["tracker.forms"]["PL03"]
     second = full_values(form, 1.0 + PL03_UNITS.index("219") * 0.25)
     second[cell_key("B03.victims", "base", "total")] *= 50
-    second[cell_key("B01.births", "base", "total")] += 4
+    second[cell_key("B04.comm_events", "base", "total")] += 4
     second[cell_key("B04.comm_events", "current", "total")] += 2
     store(app, "219", 2, second)
     login("canbo@demo.bacgiang.vn")
@@ -62,7 +62,7 @@ def test_staff_review_tools_in_the_browser(app: Any, page: Any, live_server: str
     shoot_both(page, "outliers-verified")
 
     page.goto(f"{live_server}/forms/PL03")
-    page.get_by_label("Tối đa: Số thôn, tổ dân phố").fill("300")
+    page.get_by_label("Tối đa: Số thôn, tổ dân phố", exact=True).fill("300")
     page.get_by_role("button", name="Lưu khoảng giá trị").click()
     page.wait_for_load_state()
     assert "Đã lưu khoảng giá trị của 1 chỉ tiêu" in page.locator("main").inner_text()
