@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from e2e_support import ARTIFACTS, DESKTOP, PHONE, PLAN
+from e2e_support import ARTIFACTS, DESKTOP, PHONE, PLAN, axe_violations
 from test_e2e_screenshots import UNLABELLED, fits_phone
 from test_outliers import full_values
 from test_review_tools import PL03_UNITS, province_with_one_outlier, store
@@ -26,6 +26,7 @@ def shoot_both(page: Any, name: str) -> None:
             assert fits_phone(page), f"{name} scrolls sideways at 390 px"
     page.set_viewport_size(DESKTOP)
     assert page.evaluate(UNLABELLED) == [], name
+    assert axe_violations(page) == [], name
 
 
 def test_staff_review_tools_in_the_browser(app: Any, page: Any, live_server: str, login: Any) -> None:
