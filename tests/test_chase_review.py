@@ -290,3 +290,47 @@ def test_new_department_routes_by_role(app, client, login_as, token_for, method,
     login_as("staff")
     assert getattr(client, method)(url, data={"one": "220"}).status_code in (200, 201, 302)
     assert manual_rows(app, "220") == [] or url.endswith("remind")
+
+
+# ------------------------------------------------------------------------------------- words, login
+
+def test_journal_and_audit_log_speak_vietnamese_with_unit_names(app, client, login_as, returns):
+    import io
+    login_as("unit", "219")
+    refused = client.post(f"/plans/{PLAN}/units/219/returns", data={"file": (io.BytesIO(b"not a workbook"), "bao-cao.xlsx")},
+                          content_type="multipart/form-data")
+    assert refused.status_code >= 400
+    login_as("staff")
+    client.post(f"/plans/{PLAN}/units/219/versions/2/return", data={"reason": "Thiếu Biểu 03"})
+    client.post(f"/plans/{PLAN}/remind", data={"one": "215"})
+    other = client.get(f"/plans/{PLAN}/units/215").get_data(as_text=True)
+    assert "Nhắc Huyện Yên Thế nộp báo cáo, gửi tới ldtbxh215@demo.bacgiang.vn." in other
+    journal = client.get(f"/plans/{PLAN}/units/219").get_data(as_text=True)
+    section = journal[journal.index('id="audit-title"'):]
+    assert ">upload_refused<" not in section and "Từ chối tệp tải lên" in section and ".." not in section
+    assert "Tệp «bao-cao.xlsx» của Huyện Lục Ngạn không được nhận; lý do:" in section
+    assert "Phiên bản 2 của Huyện Lục Ngạn; lý do: «Thiếu Biểu 03»" in section
+    login_as("admin")
+    log = client.get("/admin/audit").get_data(as_text=True)
+    body = log[log.index("<tbody>"):]
+    assert "\\u" not in body and "{&#34;" not in body and '{"' not in body
+    assert ">Trả lại để chỉnh sửa<" in body and ">Huyện Lục Ngạn<" in body and ">review.return<" not in body
+
+
+@pytest.mark.parametrize("form,missing", [({}, "email và mật khẩu"), ({"email": "canbo@demo.bacgiang.vn"}, "mật khẩu"),
+                                          ({"password": "x"}, "email")])
+def test_empty_login_says_what_is_missing(client, form, missing):
+    response = client.post("/login", data=form)
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert f"Vui lòng nhập {missing} để đăng nhập." in text and "không đúng" not in text
+
+
+def test_login_page_says_what_the_system_is_and_whom_to_ask(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert "Hệ thống theo dõi báo cáo là gì?" in page and "Cán bộ phòng LĐTBXH huyện" in page
+    assert "Chưa có tài khoản?" in page and "mailto:tuyetot_sldtbxh@bacgiang.gov.vn" in page
+    for path in ("/password/forgot",):
+        assert 'href="/login"' in client.get(path).get_data(as_text=True)
+    empty = client.post("/password/forgot", data={"email": ""})
+    assert empty.status_code == 400 and "Vui lòng nhập email" in empty.get_data(as_text=True)

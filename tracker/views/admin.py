@@ -18,7 +18,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from .. import audit
+from .. import audit, audit_words
 from ..access import admin_required
 from ..accounts import revoke_tokens
 from ..extensions import db
@@ -153,8 +153,10 @@ def audit_log() -> Any:
         query = query.where(AuditEvent.target.ilike(f"%{_like_escape(target)}%", escape="\\"))
     events = db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE_SIZE)).all()
     actions = db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
+    codes = {audit_words.unit_of(e.target, e.detail or {}) for e in events} - {""}
+    unit_names = dict(db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all()) if codes else {}
     return render_template("admin/audit.html", events=events, actions=actions, action=action, target=target,
-                           page_size=AUDIT_PAGE_SIZE)
+                           page_size=AUDIT_PAGE_SIZE, unit_names=unit_names)
 
 
 # ---------------------------------------------------------------------------------------------

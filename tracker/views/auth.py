@@ -39,6 +39,12 @@ TOO_MANY_ATTEMPTS = "Bạn đã thử quá nhiều lần. Vui lòng đợi một
 def login() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "").strip()
+        missing = [label for label, value in (("email", email), ("mật khẩu", request.form.get("password", "")))
+                   if not value]
+        if missing:
+            # Nothing to check: say what is missing instead of "wrong password".
+            flash(f"Vui lòng nhập {' và '.join(missing)} để đăng nhập.", "error")
+            return render_template("auth/login.html", email=email), 400
         user = accounts.authenticate(email, request.form.get("password", ""))
         if user is None:
             audit.record("login_failed", target=email[:254], actor=email[:254])
@@ -69,6 +75,9 @@ def logout() -> Any:
 def forgot_password() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()
+        if not email:
+            flash("Vui lòng nhập email của tài khoản.", "error")
+            return render_template("auth/forgot.html"), 400
         user = db.session.scalar(select(User).where(User.email == email))
         if user is not None and user.active:
             token = accounts.reset_token(user, current_app.config["SECRET_KEY"])

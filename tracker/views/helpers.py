@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 
+from .. import audit_words
 from ..compliance import Status
 from ..models import Role
 from ..timeutil import fmt_date, fmt_datetime
@@ -38,7 +39,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"Status": Status, "Role": Role}
+        return {"Status": Status, "Role": Role, "audit_words": audit_words}
 
     @app.after_request
     def _security_headers(response: Any) -> Any:

@@ -72,7 +72,7 @@ def home(plan_code: str, unit_code: str) -> Any:
     return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
                            versions=versions, latest=versions[0] if versions else None, visits=visits,
                            events=events, now=utc_now(), counted=counted, changes=changes, flags=flags,
-                           signed_reports=signed_reports)
+                           signed_reports=signed_reports, unit_names={unit.code: unit.name})
 
 
 def page_changes(versions: list[ReturnVersion], counted: ReturnVersion | None) -> Any:
