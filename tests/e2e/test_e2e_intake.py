@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from e2e_support import ARTIFACTS, DESKTOP, PHONE, PLAN
+from e2e_support import ARTIFACTS, DESKTOP, PHONE, PLAN, check_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from intake_fixtures import XLSX, filled_return, make_email  # noqa: E402
@@ -37,6 +37,8 @@ def test_staff_confirm_a_held_email_return(page: Any, live_server: str, login: A
     expect(row).to_contain_text(STRANGER)
     expect(row).to_contain_text("Huyện Lục Ngạn (mã 219)")
     expect(page.locator("main")).to_contain_text("drive.google.com")
+    problems: list[str] = []
+    check_page(page, problems)  # axe-core, and no sideways scrolling at 390 px
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "intake-held-1366.png"), full_page=True)
     page.set_viewport_size(PHONE)
@@ -46,6 +48,8 @@ def test_staff_confirm_a_held_email_return(page: Any, live_server: str, login: A
     row.get_by_role("button", name="Xác nhận và tính báo cáo").click()
     expect(page.locator("p.flash-ok[role=status]")).to_contain_text("phiên bản 1")
     expect(page.locator("#held-title")).to_have_text("Thư chờ xác nhận (0)")
+    check_page(page, problems)
+    assert problems == []
     page.get_by_role("link", name="Đã nhận: phiên bản 1").click()
     assert page.url.endswith(f"/plans/{PLAN}/units/219/versions/1")
     # Counted at the time the mailbox received it, not when staff confirmed it.
