@@ -391,3 +391,39 @@ def test_a_server_that_greets_and_then_goes_silent(mail_app):
     assert result.exit_code == 1
     assert f"Máy chủ thư 127.0.0.1:{port} không trả lời trong 0.5 giây" in result.output
     assert count(mail_app, IntakeMessage) == 0 and count(mail_app, AuditEvent, AuditEvent.action.like("intake%")) == 0
+
+
+# ------------------------------------------------------------------------------ the signed report beside it
+
+def test_a_signed_report_beside_the_return_goes_to_the_signed_report_path(mail_app, dovecot, client, login_as):  # noqa: F811
+    import pdf_fixtures
+    from tracker.models import SignedReport
+
+    pdf = pdf_fixtures.make_pdf(pages=2)
+    dovecot.deliver(make_email(LUC_NGAN_CONTACT, [("bao-cao.xlsx", filled_return(mail_app, "219"), XLSX),
+                                                  ("Báo cáo đã ký.pdf", pdf, ("application", "pdf"))]), ARRIVED)
+    dovecot.deliver(make_email(STRANGER, [("bao-cao.xlsx", filled_return(mail_app, "218"), XLSX),
+                                          ("ky.pdf", pdf_fixtures.make_pdf(pages=1), ("application", "pdf"))]), ARRIVED)
+    dovecot.deliver(make_email(LUC_NGAN_CONTACT, [("bao-cao-2.xlsx", filled_return(mail_app, "219", {
+        ("B01", "communes", "base_total"): None}), XLSX), ("js.pdf", pdf_fixtures.with_javascript(),
+                                                            ("application", "pdf"))]), ARRIVED)
+    result = run(mail_app)
+    assert result.exit_code == 0, result.output
+    with mail_app.app_context():
+        (report,) = db.session.scalars(select(SignedReport)).all()
+        assert (report.assignment.unit.code, report.pages, report.filename) == ("219", 2, "Báo cáo đã ký.pdf")
+        assert report.received_at == ARRIVED and report.content == pdf
+        states = {r.filename: (r.state, r.reason) for r in db.session.scalars(select(IntakeRecord))}
+    assert states["Báo cáo đã ký.pdf"] == ("accepted", "Đã nhận báo cáo đã ký (lần 1, 2 trang).")
+    assert states["ky.pdf"][0] == "held" and states["bao-cao.xlsx"][0] in ("accepted", "held")
+    assert states["js.pdf"][0] == "refused" and states["js.pdf"][1]
+
+    login_as("staff")
+    with mail_app.app_context():
+        held_pdf = db.session.scalar(select(IntakeRecord.id).where(IntakeRecord.filename == "ky.pdf"))
+    assert client.post(f"/intake/{held_pdf}/confirm").status_code == 303
+    with mail_app.app_context():
+        lucnam = db.session.scalar(select(SignedReport).join(SignedReport.assignment).join(Unit)
+                                   .where(Unit.code == "218"))
+        assert lucnam is not None and lucnam.received_at == ARRIVED
+        assert db.session.get(IntakeRecord, held_pdf).state == "accepted"

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, isolation, mailer, reminders, returns
+from . import audit, documents, isolation, mailer, reminders, returns
 from .catalog import Form
 from .extensions import db
 from .forms import form_label
@@ -52,8 +52,13 @@ class State:
 
 HELD_REASON = ("Địa chỉ {sender} chưa được đăng ký là địa chỉ liên hệ của {unit}: báo cáo sẽ được tính là đã nộp "
                "(theo thời điểm hộp thư nhận được thư) sau khi Sở xác nhận.")
-PDF_NOT_YET = ("Tệp {name} (PDF) chưa được nhận qua thư điện tử: báo cáo có chữ ký dạng PDF hãy tải lên ở trang "
-               "của đơn vị trên hệ thống. Số liệu trong tệp Excel gửi kèm vẫn được xử lý.")
+PDF_NO_UNIT = ("Không xác định được báo cáo đã ký {name} thuộc đơn vị nào vì tệp Excel gửi kèm không được nhận. "
+               "Hãy gửi lại cả tệp Excel của biểu mẫu và bản PDF đã ký trong cùng một thư, hoặc tải bản PDF lên ở "
+               "trang của đơn vị.")
+PDF_MANY_UNITS = ("Thư có báo cáo của nhiều đơn vị nên không xác định được báo cáo đã ký {name} thuộc đơn vị nào. Hãy "
+                  "gửi mỗi đơn vị một thư, hoặc tải bản PDF lên ở trang của đơn vị.")
+PDF_ACCEPTED = "Đã nhận báo cáo đã ký (lần {n}, {pages} trang)."
+PDF_DUPLICATE = "Tệp này giống hệt báo cáo đã ký lần {n} đã nộp; không tạo lần mới."
 UNKNOWN_TARGET = ("Tệp này ghi là {found}, nhưng hệ thống không có kế hoạch hoặc đơn vị đó. Hãy tải biểu mẫu "
                   "trống của đơn vị mình từ hệ thống, chép số liệu sang rồi gửi lại.")
 IDENTITY_EDITED = ("Thông tin nhận dạng ẩn trong tệp đã bị sửa nên không xác định được tệp thuộc đơn vị nào. Hãy tải "
@@ -68,6 +73,7 @@ class IntakeSettings:
 
     upload: returns.UploadSettings
     limits: MimeLimits
+    signed: documents.SignedReportSettings
 
 
 def settings_from(config: Mapping[str, Any]) -> IntakeSettings:
@@ -76,7 +82,12 @@ def settings_from(config: Mapping[str, Any]) -> IntakeSettings:
                                     parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"])
     limits = MimeLimits(max_message_bytes=int(config.get("INTAKE_MAX_MESSAGE_BYTES") or 40 * 1024 * 1024),
                         max_attachment_bytes=int(config["MAX_UPLOAD_BYTES"]))
-    return IntakeSettings(upload=upload, limits=limits)
+    from .signed_report import load_trust_roots
+
+    signed = documents.SignedReportSettings(
+        max_bytes=config["SIGNED_REPORT_MAX_BYTES"], max_pages=config["SIGNED_REPORT_MAX_PAGES"],
+        trust_roots=tuple(load_trust_roots(config.get("SIGNATURE_TRUST_ROOTS") or [])))
+    return IntakeSettings(upload=upload, limits=limits, signed=signed)
 
 
 @dataclass(frozen=True)
@@ -142,9 +153,11 @@ def _items(mail: MailMessage) -> list[_Item]:
     for att in mail.attachments:
         if att.kind == SPREADSHEET and att.usable:
             items.append(_Item(att.sha256, att.filename, att.kind, att.data))
+        elif att.kind == PDF and att.usable and spreadsheets:
+            # The signed report beside the return: it goes to the unit the return names (decided after it).
+            items.append(_Item(att.sha256, att.filename, att.kind, att.data))
         elif att.kind == PDF and att.usable:
-            reason = PDF_NOT_YET.format(name=att.filename) if spreadsheets else mail.nothing_usable_reason()
-            items.append(_Item(att.sha256, att.filename, att.kind, b"", State.IGNORED, reason))
+            items.append(_Item(att.sha256, att.filename, att.kind, b"", State.IGNORED, mail.nothing_usable_reason()))
         else:
             too_large = att.kind in (SPREADSHEET, PDF)
             items.append(_Item(att.sha256, att.filename, att.kind, b"",
@@ -153,7 +166,8 @@ def _items(mail: MailMessage) -> list[_Item]:
         items.append(_Item("", "", "none", b"", State.REFUSED, " ".join(mail.problems)))
     elif not items:
         items.append(_Item("", "", "none", b"", State.IGNORED, mail.nothing_usable_reason()))
-    return items
+    # Returns first: a signed report is placed with the unit its message's return names.
+    return sorted(items, key=lambda item: item.kind == PDF)
 
 
 def arrival(raw: RawMessage, mail: MailMessage, now: datetime) -> datetime:
@@ -230,6 +244,58 @@ def _decide(item: _Item, mail: MailMessage, received_at: datetime, forms: Mappin
                     received_at, forms, settings)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """The unit a message's return was placed with, and whether it was counted or held."""
+
+    assignment_id: int
+    unit_id: int
+    unit_code: str
+    state: str
+
+
+def _targets(decisions: Sequence[tuple[str, str, int | None, int | None, str]]) -> list[_Target]:
+    """Return the distinct units the message's spreadsheets were accepted or held for."""
+    found: dict[int, _Target] = {}
+    for kind, state, assignment_id, unit_id, unit_code in decisions:
+        if kind == SPREADSHEET and state in (State.ACCEPTED, State.HELD) and assignment_id and unit_id:
+            found.setdefault(assignment_id, _Target(assignment_id, unit_id, unit_code, state))
+    return list(found.values())
+
+
+def _decide_pdf(item: _Item, targets: Sequence[_Target], mail: MailMessage, received_at: datetime,
+                settings: IntakeSettings, dry_run: bool) -> _Decision:
+    if not targets:
+        return _Decision(State.IGNORED, PDF_NO_UNIT.format(name=item.filename))
+    if len(targets) > 1:
+        return _Decision(State.IGNORED, PDF_MANY_UNITS.format(name=item.filename))
+    target = targets[0]
+    ids = (target.assignment_id, target.unit_id, target.unit_code)
+    if target.state == State.HELD:
+        unit = db.session.get(Unit, target.unit_id)
+        reason = HELD_REASON.format(sender=mail.sender or "(không rõ)", unit=unit.name if unit else target.unit_code)
+        db.session.commit()
+        return _Decision(State.HELD, reason, *ids, keep=item.data)
+    if dry_run:
+        return _Decision(State.ACCEPTED, "", *ids)
+    assignment = db.session.get(Assignment, target.assignment_id)
+    assert assignment is not None
+    return _receive_pdf(assignment, item.data, item.filename, None, received_at, settings)
+
+
+def _receive_pdf(assignment: Assignment, data: bytes, filename: str, user: User | None, received_at: datetime,
+                 settings: IntakeSettings) -> _Decision:
+    ids = (assignment.id, assignment.unit_id, assignment.unit.code)
+    try:
+        outcome = documents.receive_signed_report(assignment, data, filename, user, received_at, settings.signed)
+    except Refusal as refusal:
+        return _Decision(State.REFUSED, refusal.message, *ids)
+    report = outcome.report
+    reason = (PDF_ACCEPTED.format(n=report.version, pages=report.pages) if outcome.created
+              else PDF_DUPLICATE.format(n=report.version))
+    return _Decision(State.ACCEPTED, reason, *ids)
+
+
 def _receive(assignment: Assignment, data: bytes, filename: str, user: User | None, sender: str,
              message_date: datetime | None, message_id: str, received_at: datetime, forms: Mapping[str, Form],
              settings: IntakeSettings) -> _Decision:
@@ -280,6 +346,9 @@ def process(raw: RawMessage, now: datetime, forms: Mapping[str, Form], settings:
         received_at = existing.received_at  # the first reading's arrival time stays the one that counts
     outcomes: list[Outcome] = []
     pending: list[_Item] = []
+    # What each attachment of the message became, this run or an earlier one cut short.
+    decided: list[tuple[str, str, int | None, int | None, str]] = [
+        (r.kind, r.state, r.assignment_id, r.unit_id, r.unit.code if r.unit else "") for r in known.values()]
     for item in items:
         record = known.get(item.sha256)
         if record is not None:
@@ -292,8 +361,8 @@ def process(raw: RawMessage, now: datetime, forms: Mapping[str, Form], settings:
     db.session.commit()
     if dry_run:
         for item in pending:
-            decision = _Decision(item.state, item.reason) if item.state else \
-                _decide(item, mail, received_at, forms, settings, dry_run=True)
+            decision = _decision(item, mail, received_at, forms, settings, decided, dry_run=True)
+            decided.append((item.kind, decision.state, decision.assignment_id, decision.unit_id, decision.unit_code))
             outcomes.append(Outcome(item.filename, decision.state, decision.reason, decision.unit_code))
         db.session.rollback()
         return MessageReport(raw.label, mail.message_id, mail.sender, received_at, tuple(outcomes), replied)
@@ -303,13 +372,23 @@ def process(raw: RawMessage, now: datetime, forms: Mapping[str, Form], settings:
     row = _message_row(mail, raw, received_at)
     row_id = row.id
     for item in pending:
-        decision = _Decision(item.state, item.reason) if item.state else \
-            _decide(item, mail, received_at, forms, settings, dry_run=False)
+        decision = _decision(item, mail, received_at, forms, settings, decided, dry_run=False)
+        decided.append((item.kind, decision.state, decision.assignment_id, decision.unit_id, decision.unit_code))
         if _record(row_id, item, decision):
             outcomes.append(Outcome(item.filename, decision.state, decision.reason, decision.unit_code,
                                     decision.version))
     replied = _reply_once(row_id, mail, now)
     return MessageReport(raw.label, mail.message_id, mail.sender, received_at, tuple(outcomes), replied)
+
+
+def _decision(item: _Item, mail: MailMessage, received_at: datetime, forms: Mapping[str, Form],
+              settings: IntakeSettings, decided: Sequence[tuple[str, str, int | None, int | None, str]],
+              dry_run: bool) -> _Decision:
+    if item.state:
+        return _Decision(item.state, item.reason)
+    if item.kind == PDF:
+        return _decide_pdf(item, _targets(decided), mail, received_at, settings, dry_run)
+    return _decide(item, mail, received_at, forms, settings, dry_run)
 
 
 def _record(row_id: int, item: _Item, decision: _Decision) -> bool:
@@ -482,9 +561,13 @@ def confirm(record_id: int, user: User, forms: Mapping[str, Form], settings: Int
     if assignment is None or data is None:
         raise DecisionError("Bản ghi này không còn tệp để xác nhận.")
     message = record.message
+    is_pdf = record.kind == PDF
     db.session.commit()
-    decision = _receive(assignment, data, record.filename, user, message.sender, message.message_date,
-                        message.message_id, message.received_at, forms, settings)
+    if is_pdf:
+        decision = _receive_pdf(assignment, data, record.filename, user, message.received_at, settings)
+    else:
+        decision = _receive(assignment, data, record.filename, user, message.sender, message.message_date,
+                            message.message_id, message.received_at, forms, settings)
     record = _held(record_id)  # re-read: the upload path committed in between
     record.state, record.reason = decision.state, decision.reason
     record.version_id = decision.version_id

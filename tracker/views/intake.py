@@ -39,6 +39,8 @@ def confirm(record_id: int) -> Any:
         flash(f"Đã xác nhận: báo cáo của {record.unit.name} được tính là phiên bản {record.version.version}, "
               "nhận lúc hộp thư nhận được thư.", "ok")
         reminders.flush_pending(limit=10, as_of=utc_now())
+    elif record.state == intake.State.ACCEPTED:
+        flash(f"Đã xác nhận: {record.reason}", "ok")
     else:
         flash(f"Hệ thống không nhận tệp này: {record.reason}", "error")
     return redirect(url_for("intake.intake_list"), 303)
