@@ -282,6 +282,11 @@ class _Figures:
         self.form_of = {u.code: u.form_code for u in units}
         self.numbers: dict[str, dict[CellKey, float]] = defaultdict(dict)  # unit -> its form's cell keys
         lookups = {code: _FormLookup(form) for code, form in forms.items()}
+        # Per form, each cell's (total_key, whether it is an input cell): a national plan has ~385,000 values.
+        inputs = {code: {(s.code, r.code, c.key): (r.total_key, r.computed is None and c.breakdown in r.input_breakdowns)
+                         for s in form.sheets for r in s.data_rows for c in s.columns}
+                  for code, form in forms.items()}
+        sums: dict[tuple[str, str], list[float]] = defaultdict(list)
         for value in values:
             form_code = self.form_of.get(value.unit_code)
             lookup = lookups.get(form_code or "")
@@ -289,29 +294,37 @@ class _Figures:
                 continue
             key = lookup.cell_key(value)
             if key is not None:
-                self.numbers[value.unit_code][key] = float(value.value)
-        sums: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for unit_code, cells in self.numbers.items():
-            form = forms[self.form_of[unit_code] or ""]
-            for (sheet_code, row_code, column_key), number in cells.items():
-                row = form.sheet(sheet_code).row(row_code)
-                if row.computed is None and column_key in _input_columns(form.sheet(sheet_code), row):
-                    sums[(row.total_key, column_key)].append(number)
+                self.numbers[value.unit_code][key] = number = float(value.value)
+                total_key, is_input = inputs[form_code or ""][key]
+                if is_input:
+                    sums[(total_key, key[2])].append(number)
         self.totals = {key: math.fsum(numbers) for key, numbers in sums.items()}
         self._by_form: dict[str, dict[CellKey, float]] = {}
+        self._cells: dict[tuple[int, str], dict[str, tuple[CellKey, Any]]] = {}
+
+    def _cell(self, line: MergedRow, column: Column) -> dict[str, tuple[CellKey, Any]]:
+        """Return {form code: (cell key, formula or None)} of a line and column, for the forms that have it."""
+        cached = self._cells.get((id(line), column.key))
+        if cached is None:
+            cached = {}
+            for form_code, row in line.rows.items():
+                if column.breakdown in row.breakdowns and form_code in self.forms:
+                    key = (row.sheet, row.code, column.key)
+                    cached[form_code] = (key, _expression(self.forms[form_code], key))
+            self._cells[(id(line), column.key)] = cached
+        return cached
 
     def unit_value(self, unit: ExportUnit, line: MergedRow, column: Column) -> float | str | None:
         """Return the unit's figure, ``NOT_APPLICABLE`` when its form lacks the cell, None when missing."""
-        row = line.rows.get(unit.form_code or "")
-        if row is None or column.breakdown not in row.breakdowns:
+        entry = self._cell(line, column).get(unit.form_code or "")
+        if entry is None:
             return NOT_APPLICABLE
-        form = self.forms[unit.form_code or ""]
-        key = (row.sheet, row.code, column.key)
-        cells = self.numbers.get(unit.code, {})
-        if key in cells:
-            return cells[key]
-        expr = _expression(form, key)
-        return None if expr is None else evaluate_expression(expr, cells)
+        key, expr = entry
+        cells = self.numbers.get(unit.code, _EMPTY)
+        value = cells.get(key)
+        if value is not None or expr is None:
+            return value
+        return evaluate_expression(expr, cells)
 
     def total(self, line: MergedRow, column: Column) -> float | None:
         """Return the province-wide figure: a sum, or the form's formula applied to the sums."""
@@ -344,8 +357,17 @@ class _FormLookup:
             self.sheets[sheet.code.casefold()] = sheet
             self.sheets[sheet.name.casefold()] = sheet
         self.columns = {(sheet.code, c.period, c.breakdown): c.key for sheet in form.sheets for c in sheet.columns}
+        self._known: dict[tuple[str, str, str, str], CellKey | None] = {}  # every unit spells them alike
 
     def cell_key(self, value: ExportValue) -> CellKey | None:
+        spelling = (value.sheet, value.indicator, value.period, value.breakdown)
+        if spelling in self._known:
+            return self._known[spelling]
+        key = self._cell_key(value)
+        self._known[spelling] = key
+        return key
+
+    def _cell_key(self, value: ExportValue) -> CellKey | None:
         sheet = self.sheets.get(value.sheet.casefold())
         if sheet is None:
             return None
@@ -359,6 +381,7 @@ class _FormLookup:
         return sheet.code, row_code, column
 
 
+_EMPTY: dict[CellKey, float] = {}
 _EXPRESSIONS: dict[int, dict[CellKey, Any]] = {}
 
 
@@ -367,10 +390,6 @@ def _expression(form: Form, key: CellKey) -> Any:
     if table is None:
         table = _EXPRESSIONS[id(form)] = {cell.key: cell.expr for cell in form.computed}
     return table.get(key)
-
-
-def _input_columns(sheet: Sheet, row: Row) -> set[str]:
-    return {c.key for c in sheet.columns if c.breakdown in row.input_breakdowns}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -652,12 +671,12 @@ def _write_units_as_rows(book: xlsxwriter.Workbook, styles: _Styles, data: Expor
     longest = max((ws_text for ws_text in (f"{l.label} ({l.unit})" for l, _ in cells)), key=len, default="")
     _row_height(ws, header + 1, [(longest, width)])
     row = header + 2
+    formats = [styles.numbers[_kind(line, column)] for line, column in cells]
     for number, unit in enumerate(units, start=1):
         ws.write_string(row, 0, str(number), styles.center)
         ws.write_string(row, 1, unit.name, styles.label)
         for index, (line, column) in enumerate(cells):
-            _put_number(ws, row, 2 + index, figures.unit_value(unit, line, column),
-                        styles.numbers[_kind(line, column)], styles.na)
+            _put_number(ws, row, 2 + index, figures.unit_value(unit, line, column), formats[index], styles.na)
         row += 1
     ws.write_blank(row, 0, None, styles.total_label)
     ws.write_string(row, 1, TOTAL_LABEL, styles.total_label)

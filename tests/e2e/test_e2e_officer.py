@@ -52,7 +52,9 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     assert page.url == f"{live_server}{HOME}", "an officer lands on their own unit's page"
     assert page.locator("h1").inner_text().startswith("Huyện Lục Ngạn")
     facts = page.locator("#status-h + dl").inner_text()
-    assert f"Hạn nộp\n{deadline} 00:00" in facts, facts
+    last_day = (local(utc_now()).date() + timedelta(days=9)).strftime("%d/%m/%Y")
+    assert f"Hạn nộp\nhết ngày {last_day} (hạn: trước ngày " in facts and "giờ Việt Nam" in facts, facts
+    assert deadline not in facts.split("(hạn:")[0], facts  # the last day, not the first late one
     assert page.get_by_test_id("status").inner_text().strip() == "Chưa đến hạn"
     assert re.search(r"Thời gian còn lại\n(9|10) ngày", facts), facts
     assert page.locator("#history-h ~ .empty").inner_text() == "Chưa có báo cáo nào."
