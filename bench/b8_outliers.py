@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,8 +24,9 @@ AS_OF = datetime(2024, 6, 20, 3, 0, tzinfo=timezone.utc)
 PLANTED = 40
 
 
-def _values(form: Any, units: int, seed: int) -> tuple[tuple[str, ...], Any]:
-    """Return (layout keys, units × keys matrix): a consistent return scaled by each commune's size, with noise."""
+def _values(form: Any, units: int, seed: int, size: Any = None) -> tuple[tuple[str, ...], Any]:
+    """Return (layout keys, units × keys matrix): a consistent return scaled by each commune's size (drawn
+    here unless given), with 5% noise per figure."""
     import numpy as np
 
     from forms_fixtures import consistent_values
@@ -39,7 +41,8 @@ def _values(form: Any, units: int, seed: int) -> tuple[tuple[str, ...], Any]:
     base = {cell_key(i, p, b): v for i, p, b, v in rows}
     vector = np.array([base[k] for k in keys])
     rng = np.random.default_rng(seed)
-    size = rng.lognormal(0.0, 0.5, units)
+    if size is None:
+        size = rng.lognormal(0.0, 0.5, units)
     matrix = np.round(vector * size[:, None] * (1 + 0.05 * rng.standard_normal((units, len(keys)))))
     return keys, matrix
 
@@ -52,7 +55,7 @@ def _populate() -> tuple[Any, int, int, tuple[str, str]]:
     from tracker import value_packs
     from tracker.extensions import db
     from tracker.forms import all_forms
-    from tracker.models import Assignment, Plan, ReturnVersion, ValuePack
+    from tracker.models import Assignment, Plan, ReturnVersion, Unit, ValuePack
 
     form = all_forms()["PL03"]
     levels = load_nation()
@@ -76,18 +79,21 @@ def _populate() -> tuple[Any, int, int, tuple[str, str]]:
     layout = value_packs.layout_id(keys)
     db.session.commit()
     packs = 0
+    # A commune keeps its size from one year to the next: year over year sees only the noise.
+    sizes = dict(zip((c["code"] for c in levels[3]), np.random.default_rng(1).lognormal(0.0, 0.5, len(levels[3]))))
     for plan_id, seed in ((source.id, 2023), (plan.id, 2024)):
-        complete = db.session.execute(select(ReturnVersion.id, ReturnVersion.assignment_id)
+        complete = db.session.execute(select(ReturnVersion.id, Unit.code)
                                       .join(Assignment, Assignment.id == ReturnVersion.assignment_id)
+                                      .join(Unit, Unit.id == Assignment.unit_id)
                                       .where(Assignment.plan_id == plan_id, ReturnVersion.complete.is_(True))
                                       .order_by(ReturnVersion.id)).all()
-        _, matrix = _values(form, len(complete), seed)
+        _, matrix = _values(form, len(complete), seed, np.array([sizes[code] for _vid, code in complete]))
         if plan_id == plan.id:
             rng = np.random.default_rng(7)
             victims = keys.index("B03.victims|base|total")
             matrix[rng.choice(len(complete), PLANTED, replace=False), victims] *= 50
         rows = [{"version_id": vid, "layout_id": layout, "data": matrix[i].astype("<f8").tobytes()}
-                for i, (vid, _aid) in enumerate(complete)]
+                for i, (vid, _code) in enumerate(complete)]
         for start in range(0, len(rows), 2000):
             db.session.execute(insert(ValuePack), rows[start:start + 2000])
         db.session.commit()
@@ -109,11 +115,14 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
                                 f"value packs inserted in {setup:.1f} s (not part of the figures).")
             forms = all_forms()
             samples: list[float] = []
+            cpu: list[float] = []
             for _ in range(runs):
                 db.session.expire_all()
                 plan = db.session.get(Plan, plan_id)
+                began = time.process_time()
                 with QueryCounter(db.engine) as counter:
                     seconds, flags = timed(lambda: review_tools.plan_flags(plan, AS_OF, forms))
+                cpu.append(time.process_time() - began)
                 samples.append(seconds)
             statements = counter.count
             reasons = {}
@@ -137,10 +146,13 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
             db.engine.dispose()
     label = "SQLite" if kind == "sqlite" else "PostgreSQL"
     result.notes.append(f"{kind}: {len(flags):,} flags ({', '.join(f'{k} {v:,}' for k, v in sorted(reasons.items()))}); "
-                        f"{planted} of the {PLANTED} planted figures among the robust_z flags (some planted rows "
-                        f"belong to versions that are not counted).")
+                        f"{planted} robust_z flags on the cell where {PLANTED} figures were planted fifty times too "
+                        f"high in complete versions (not all of them counted; the rest is the draw's own tail).")
     result.figures.append(figure(f"{label}: plan_flags, national plan (10,595 units)", samples,
                                  note=f"{statements} SQL statements per call, {len(flags):,} flags"))
+    result.figures.append(figure(f"{label}: plan_flags, CPU time of this process", cpu,
+                                 note="on a shared machine the wall time above includes waiting for a core; "
+                                      "the database server's own time is not in this figure"))
     result.figures.append(figure(f"{label}: GET /outliers API, whole request", api_samples,
                                  note=f"{items:,} items"))
     for name, figure_samples in (("outlier list (plan_flags)", samples), ("/outliers API", api_samples)):

@@ -59,6 +59,8 @@ class FormValues:
 
     def aligned(self, units: Sequence[str], keys: Sequence[str]) -> np.ndarray:
         """Return the values laid out on ``units`` × ``keys``, NaN where this frame has no such unit or cell."""
+        if tuple(units) == self.units and tuple(keys) == self.keys:
+            return self.values
         out = np.full((len(units), len(keys)), np.nan)
         row_of = {u: i for i, u in enumerate(self.units)}
         col_of = {k: j for j, k in enumerate(self.keys)}
@@ -146,50 +148,61 @@ def _population_columns(form: Form, keys: Sequence[str]) -> tuple[np.ndarray, np
     return pop_col, scale, labels
 
 
+def _row_median(a: np.ndarray) -> np.ndarray:
+    """Return the median of each row, ignoring NaN (rows without NaN take numpy's fast partition)."""
+    out = np.empty(a.shape[0])
+    gaps = np.isnan(a).any(axis=1)
+    if (~gaps).any():
+        out[~gaps] = np.median(a[~gaps], axis=1)
+    if gaps.any():
+        out[gaps] = np.nanmedian(a[gaps], axis=1)
+    return out
+
+
 def robust_flags(form: Form, frame: FormValues) -> list[Flag]:
     """Return the cells where a unit's figure (or rate) is far from the other units' (modified z-score)."""
     settings: OutlierSettings = form.outliers
-    x = frame.values
-    if x.size == 0:
+    if frame.values.size == 0:
         return []
     pop_col, scale, labels = _population_columns(form, frame.keys)
-    compared = x.copy()
+    # Cells as rows, units as columns: every statistic below runs along contiguous memory.
+    compared = np.ascontiguousarray(frame.values.T)
     rated = pop_col >= 0
     with np.errstate(divide="ignore", invalid="ignore"):
         if rated.any():
-            population = x[:, pop_col[rated]]
-            rates = x[:, rated] / population * scale[rated]
+            population = compared[pop_col[rated]]
+            rates = compared[rated] / population * scale[rated][:, None]
             rates[~(population > 0)] = np.nan  # no population, no rate
-            compared[:, rated] = rates
-        present = ~np.isnan(compared)
-        enough = present.sum(axis=0) >= settings.min_units
+            compared[rated] = rates
+        enough = (~np.isnan(compared)).sum(axis=1) >= settings.min_units
         if not enough.any():
             return []
-        sub = compared[:, enough]
-        median = np.nanmedian(sub, axis=0)
+        rows = np.flatnonzero(enough)
+        sub = compared[rows]
+        median = _row_median(sub)
+        signed = sub - median[:, None]
+        deviation = np.abs(signed)
         # Rates of units with the same figures per child differ in the last bits: that is no spread.
-        tolerance = 1e-9 * np.fmax(np.abs(median), 1.0)
-        deviation = np.abs(sub - median)
-        deviation = np.where(deviation <= tolerance, 0.0, deviation)
-        mad = np.nanmedian(deviation, axis=0)
-        mean_ad = np.nanmean(deviation, axis=0)
-        signed = np.where(deviation == 0, 0.0, sub - median)
+        same = deviation <= (1e-9 * np.fmax(np.abs(median), 1.0))[:, None]
+        deviation[same] = 0.0
+        signed[same] = 0.0
+        mad = _row_median(deviation)
+        mean_ad = np.nanmean(deviation, axis=1)
         # The spread: MAD / 0.6745, or 1.2533 · meanAD where the MAD is 0, never below 5% of the median
         # (a unit 2% off units that all agree is not far out). Where most units report 0 (median and MAD
         # 0) there is no spread to speak of: rare events are left to year over year and the bounds.
         spread = np.where(mad > 0, mad / _MAD_TO_SIGMA, _MEAN_AD_TO_SIGMA * mean_ad)
         spread = np.fmax(spread, _RELATIVE_FLOOR * np.abs(median))
         scored = (spread > 0) & ~((mad == 0) & (median == 0))
-        z = np.where(scored, signed / np.where(spread > 0, spread, 1), 0.0)
-        hits = np.abs(np.nan_to_num(z, nan=0.0)) > settings.threshold
-    columns = np.flatnonzero(enough)
+        limit = np.where(scored, settings.threshold * spread, np.inf)
+        hits = deviation > limit[:, None]  # NaN never passes
     flags = []
-    for i, jj in zip(*np.nonzero(hits)):
-        j = columns[jj]
+    for r, i in zip(*np.nonzero(hits)):
+        j = rows[r]
         indicator, period, breakdown = split_key(frame.keys[j])
-        flags.append(Flag(frame.units[i], frame.form_code, indicator, period, breakdown, float(x[i, j]), ROBUST,
-                          float(median[jj]), float(z[i, jj]), float(sub[i, jj]) if rated[j] else None,
-                          labels[j]))
+        flags.append(Flag(frame.units[i], frame.form_code, indicator, period, breakdown, float(frame.values[i, j]),
+                          ROBUST, float(median[r]), float(signed[r, i] / spread[r]),
+                          float(sub[r, i]) if rated[j] else None, labels[j]))
     return flags
 
 
@@ -198,18 +211,21 @@ def year_over_year_flags(form: Form, frame: FormValues, previous: FormValues | N
     if previous is None or frame.values.size == 0:
         return []
     settings = form.outliers
+    factor = settings.year_over_year
     now = frame.values
     before = previous.aligned(frame.units, frame.keys)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        both = ~np.isnan(now) & ~np.isnan(before)
+    with np.errstate(invalid="ignore"):
+        # Comparisons with NaN are False: a cell missing in either year is never flagged.
         big = np.fmax(np.abs(now), np.abs(before)) >= max(settings.year_over_year_min, 1e-12)
-        ratio = np.where(before != 0, now / np.where(before != 0, before, 1), np.inf)
-        hits = both & big & ((ratio >= settings.year_over_year) | (ratio <= 1 / settings.year_over_year))
+        moved = np.where(before > 0, (now >= factor * before) | (now * factor <= before),
+                         (before == 0) & (now != 0))
+        hits = big & moved & (before == before) & (now == now)
     flags = []
     for i, j in zip(*np.nonzero(hits)):
         indicator, period, breakdown = split_key(frame.keys[j])
+        old = float(before[i, j])
         flags.append(Flag(frame.units[i], frame.form_code, indicator, period, breakdown, float(now[i, j]),
-                          YEAR_OVER_YEAR, float(before[i, j]), None if math.isinf(ratio[i, j]) else float(ratio[i, j])))
+                          YEAR_OVER_YEAR, old, float(now[i, j]) / old if old else None))
     return flags
 
 

@@ -233,16 +233,20 @@ def plan_flags(plan: Plan, as_of: datetime, forms: Mapping[str, Form],
     units = {code: (uid, name) for uid, code, name in db.session.execute(
         select(Unit.id, Unit.code, Unit.name).join(Assignment, Assignment.unit_id == Unit.id)
         .where(Assignment.plan_id == plan.id))}
-    verified = {(code, *key[1:]) for code, (uid, _) in units.items() for key in verifications if key[0] == uid}
+    code_of = {uid: code for code, (uid, _) in units.items()}
+    verified = {(code_of[key[0]], *key[1:]) for key in verifications if key[0] in code_of}
     flags = find_flags(forms, list(current.values()), previous, bounds_of(sorted(current)), verified)
     result = []
+    labels: dict[tuple[str, str, str, str], tuple[str, str, str, str, str]] = {}
     for flag in flags:
         if unit_code is not None and flag.unit != unit_code:
             continue
         uid, name = units.get(flag.unit, (None, flag.unit))
-        labels = _labels(forms.get(flag.form_code), flag)
+        where = (flag.form_code, flag.indicator, flag.period, flag.breakdown)
+        if where not in labels:  # a few hundred cells, thousands of flags
+            labels[where] = _labels(forms.get(flag.form_code), flag)
         verification = verifications.get((uid, *flag.key[1:])) if flag.verified else None
-        result.append(ReviewedFlag(flag, name, *labels, verification))
+        result.append(ReviewedFlag(flag, name, *labels[where], verification))
     return result
 
 
