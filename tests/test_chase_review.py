@@ -334,3 +334,62 @@ def test_login_page_says_what_the_system_is_and_whom_to_ask(client):
         assert 'href="/login"' in client.get(path).get_data(as_text=True)
     empty = client.post("/password/forgot", data={"email": ""})
     assert empty.status_code == 400 and "Vui lòng nhập email" in empty.get_data(as_text=True)
+
+
+# ----------------------------------------------------------------------------- almost empty upload
+
+def _returns_of(app, unit: str) -> tuple[bytes, bytes]:
+    """Return (a complete return, the same blank form left empty) of ``unit``, from its real blank form."""
+    from forms_fixtures import consistent_values, shipped_forms
+    from returns_fixtures import fill_workbook, sample_texts
+    from tracker import forms as form_registry
+    from tracker.models import Assignment, Plan, Unit
+    from tracker.workbook import build_blank
+
+    with app.app_context():
+        assignment = db.session.scalar(select(Assignment).join(Plan).join(Unit, Assignment.unit_id == Unit.id)
+                                       .where(Plan.code == PLAN, Unit.code == unit))
+        form = shipped_forms()[assignment.form_code]
+        blank = build_blank(form_registry.get(form.code), form_registry.workbook_context(assignment),
+                            app.config["SECRET_KEY"])
+    return fill_workbook(blank, form, consistent_values(form), sample_texts(form)), fill_workbook(blank, form, {})
+
+
+def test_almost_empty_upload_after_a_complete_one_asks_first_on_the_web_only(app, client, login_as, token_for):
+    import io
+
+    full, empty = _returns_of(app, "219")
+    login_as("unit", "219")
+    first = client.post(f"/plans/{PLAN}/units/219/returns", data={"file": (io.BytesIO(full), "du.xlsx")},
+                        content_type="multipart/form-data")
+    assert first.status_code == 303 and first.headers["Location"].endswith("/versions/1")
+
+    asked = client.post(f"/plans/{PLAN}/units/219/returns", data={"file": (io.BytesIO(empty), "trong.xlsx")},
+                        content_type="multipart/form-data")
+    assert asked.status_code == 303 and "/returns/held/" in asked.headers["Location"]
+    page = client.get(asked.headers["Location"]).get_data(as_text=True)
+    assert "Tệp gần như trống" in page and "Phiên bản 1 đã nộp trước đó là báo cáo đầy đủ" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReturnVersion)) == 1
+    dropped = client.post(asked.headers["Location"], data={"decision": "drop"})
+    assert dropped.status_code == 303
+    assert client.get(asked.headers["Location"]).status_code == 404  # gone once decided
+
+    # The page's XHR upload gets the same question as JSON; storing it anyway makes version 2.
+    again = client.post(f"/plans/{PLAN}/units/219/returns", data={"file": (io.BytesIO(empty), "trong.xlsx")},
+                        content_type="multipart/form-data", headers={"Accept": "application/json"})
+    assert again.status_code == 202 and again.get_json()["confirm"] is True
+    login_as("unit", "218")
+    assert client.get(again.get_json()["redirect"]).status_code == 403  # not theirs
+    login_as("unit", "219")
+    stored = client.post(again.get_json()["redirect"], data={"decision": "store"})
+    assert stored.status_code == 303 and stored.headers["Location"].endswith("/versions/2")
+
+    # The API stores what it is sent, without a question, as before.
+    full_213, empty_213 = _returns_of(app, "213")
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token_for('unit', '213')}"}
+    for data, number in ((full_213, 1), (empty_213, 2)):
+        response = api.post(f"/api/v1/plans/{PLAN}/units/213/returns", headers=headers,
+                            data={"file": (io.BytesIO(data), "bao-cao.xlsx")}, content_type="multipart/form-data")
+        assert response.status_code == 201 and response.get_json()["version"] == number

@@ -108,3 +108,15 @@ def blank_groups(issues: Iterable[Any]) -> Blanks:
             ids.add(issue.id)
     groups = tuple(BlankGroup(sheet, len(cells), cell_ranges(cells)) for sheet, cells in by_sheet.items())
     return Blanks(groups, frozenset(ids))
+
+
+# Half the form's input cells empty: a blank form sent by mistake, or the wrong file.
+ALMOST_EMPTY_SHARE = 0.5
+
+
+def almost_empty(issues: Iterable[Any], input_cells: int) -> int | None:
+    """Return how many required cells ``issues`` say are blank when that is at least ALMOST_EMPTY_SHARE of
+    ``input_cells``; None otherwise."""
+    blank = sum(1 for i in issues if getattr(i, "rule_id", "") == "required"
+                or (i.severity == "error" and BLANK_MARK in i.message))
+    return blank if input_cells and blank >= ALMOST_EMPTY_SHARE * input_cells else None

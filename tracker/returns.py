@@ -226,3 +226,20 @@ def as_json(version: ReturnVersion, late: bool, status: str) -> dict[str, Any]:
             "status": status, "errors": version.errors, "warnings": version.warnings,
             "issues": [{"severity": i.severity, "sheet": i.sheet, "cell": i.cell, "indicator": i.indicator,
                         "message": i.message} for i in version.issues]}
+
+
+def preview(assignment: Assignment, data: bytes, filename: str, forms: Mapping[str, Form],
+            settings: UploadSettings) -> ParseResult | None:
+    """Return what parsing ``data`` would find, storing nothing; None when the file would be refused.
+
+    For a question asked before the upload is stored (an almost empty file after a complete version);
+    ``receive_return`` then checks and parses the file again and answers any refusal itself.
+    """
+    if assignment.form_code is None:
+        return None
+    try:
+        inspect(data, filename, guard_limits(forms, settings.max_bytes))
+        db.session.commit()  # no read transaction held across the parse (see receive_return)
+        return _parse(data, forms[assignment.form_code], settings)
+    except Refusal:
+        return None

@@ -1,8 +1,10 @@
 """A unit's pages: the officer's home, blank form, uploads, results; staff's unit page and reviews."""
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -13,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import forms as form_registry
-from .. import reminders, returns, review_tools
+from .. import pending_uploads, reminders, returns, review_tools
 from ..access import department_required, login_required
 from ..extensions import db
-from ..blanks import blank_groups
+from ..blanks import almost_empty, blank_groups
 from ..compliance import ReviewState
 from ..guard import Refusal
 from ..review import officer_next_step
@@ -162,6 +164,10 @@ def take_upload(assignment: Assignment) -> returns.UploadOutcome:
 def upload(plan_code: str, unit_code: str) -> Any:
     assignment = load_assignment(plan_code, unit_code)
     wants_json = request.accept_mimetypes.best == "application/json"
+    held = hold_if_almost_empty(assignment)
+    if held is not None:
+        # Only the web page asks; the API stores what it is sent, as before.
+        return (jsonify({"redirect": held, "confirm": True}), 202) if wants_json else redirect(held, 303)
     try:
         outcome = take_upload(assignment)
     except Refusal as refusal:
@@ -176,6 +182,65 @@ def upload(plan_code: str, unit_code: str) -> Any:
     if wants_json:
         return jsonify({"redirect": target, "created": outcome.created}), 201 if outcome.created else 200
     return redirect(target, 303)
+
+
+def held_folder() -> Path:
+    return Path(current_app.config["OUTBOX_DIR"]).parent / "pending-uploads"
+
+
+def hold_if_almost_empty(assignment: Assignment) -> str | None:
+    """Hold the request's upload and return the confirmation page's URL when it is almost empty and the
+    unit's newest version is complete; None (the file stream rewound) for every other upload."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename or assignment.form_code is None:
+        return None
+    newest = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id)
+                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
+    if newest is None or not newest.complete:
+        return None
+    limit = current_app.config["MAX_UPLOAD_BYTES"]
+    data = upload.read(limit + 1)
+    upload.stream.seek(0)
+    if len(data) > limit or hashlib.sha256(data).hexdigest() == newest.sha256:
+        return None
+    parsed = returns.preview(assignment, data, upload.filename, form_registry.all_forms(), upload_settings())
+    if parsed is None:
+        return None
+    blank = almost_empty(parsed.issues, len(form_registry.get(assignment.form_code).input_keys()))
+    if blank is None:
+        return None
+    token = pending_uploads.hold(held_folder(), data, upload.filename, assignment.id, current_user.id, blank,
+                                 newest.version, utc_now())
+    return url_for("unit.held_upload", plan_code=assignment.plan.code, unit_code=assignment.unit.code, token=token)
+
+
+@bp.route("/units/<unit_code>/returns/held/<token>", methods=["GET", "POST"])
+@login_required
+def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
+    assignment = load_assignment(plan_code, unit_code)
+    held = pending_uploads.fetch(held_folder(), token, assignment.id, current_user.id, utc_now())
+    home_url = url_for("unit.home", plan_code=plan_code, unit_code=unit_code)
+    if held is None:
+        abort(404, "Tệp chờ xác nhận không còn (đã quá 30 phút hoặc đã được xử lý). Hãy tải tệp lên lại.")
+    if request.method == "GET":
+        return render_template("unit/confirm_upload.html", plan=assignment.plan, unit=assignment.unit, held=held,
+                               form=form_registry.get(assignment.form_code), home_url=home_url)
+    if request.form.get("decision") != "store":
+        pending_uploads.drop(held_folder(), token)
+        flash(f"Đã huỷ tải lên tệp «{held.filename}»; phiên bản {held.previous_version} vẫn được giữ nguyên.", "info")
+        return redirect(home_url, 303)
+    try:
+        outcome = returns.receive_return(assignment, held.data, held.filename, current_user, "", utc_now(),
+                                         form_registry.all_forms(), upload_settings())
+    except Refusal as refusal:
+        flash(refusal.message, "error")
+        return render_template("unit/refused.html", plan=assignment.plan, unit=assignment.unit,
+                               refusal=refusal), refusal.status
+    pending_uploads.drop(held_folder(), token)
+    if outcome.created:
+        reminders.flush_pending(limit=10, as_of=utc_now())
+    return redirect(url_for("unit.version", plan_code=plan_code, unit_code=unit_code,
+                            number=outcome.version.version), 303)
 
 
 @bp.route("/units/<unit_code>/versions/<int:number>")
