@@ -99,7 +99,7 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     assert page.get_by_test_id("status").inner_text().strip() == "Đúng hạn"
     rows = page.locator("#versions tbody tr")
     expect(rows).to_have_count(2)
-    assert "Đầy đủ" in rows.nth(0).inner_text() and "Còn lỗi" in rows.nth(1).inner_text()
+    assert "Đầy đủ" in rows.nth(0).inner_text() and "Bản nháp: còn lỗi" in rows.nth(1).inner_text()
     received = rows.nth(0).locator("td").nth(1).inner_text().strip()
     assert re.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", received), received
 

@@ -74,7 +74,7 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").fill("2024-05-10T00:00")
     page.get_by_role("button", name="Xem").click()
     assert "10/05/2024 00:00" in page.get_by_test_id("as-of").inner_text()
-    assert page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").input_value() == "2024-05-10T00:00"
+    assert page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").input_value() == "10/05/2024 00:00"  # shown back dd/mm/yyyy HH:MM
     flagged = page.locator("#visits tbody tr.attention")
     assert {flagged.nth(i).get_attribute("data-unit") for i in range(flagged.count())} == {"220", "219", "218"}
 
