@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,13 +74,13 @@ class FormValues:
         return out
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """One figure that looks wrong, with what it was compared to.
 
     ``value`` is the unit's figure as reported; ``reference`` the median of the units (of the rate when
     ``per`` names a population), the unit's figure last year, or the bound crossed; ``score`` the modified
-    z-score or the year-over-year ratio; ``rate`` the figure per ``per`` where one was used.
+    z-score or the year-over-year ratio; ``rate`` the figure per ``per`` where one was used. A named tuple,
+    not a frozen dataclass: a national plan makes tens of thousands, and those cost several times as much.
     """
 
     unit: str
@@ -197,9 +198,10 @@ def robust_flags(form: Form, frame: FormValues) -> list[Flag]:
         limit = np.where(scored, settings.threshold * spread, np.inf)
         hits = deviation > limit[:, None]  # NaN never passes
     flags = []
+    cells = [split_key(key) for key in frame.keys]
     for r, i in zip(*np.nonzero(hits)):
         j = rows[r]
-        indicator, period, breakdown = split_key(frame.keys[j])
+        indicator, period, breakdown = cells[j]
         flags.append(Flag(frame.units[i], frame.form_code, indicator, period, breakdown, float(frame.values[i, j]),
                           ROBUST, float(median[r]), float(signed[r, i] / spread[r]),
                           float(sub[r, i]) if rated[j] else None, labels[j]))
@@ -221,8 +223,9 @@ def year_over_year_flags(form: Form, frame: FormValues, previous: FormValues | N
                          (before == 0) & (now != 0))
         hits = big & moved & (before == before) & (now == now)
     flags = []
+    cells = [split_key(key) for key in frame.keys]
     for i, j in zip(*np.nonzero(hits)):
-        indicator, period, breakdown = split_key(frame.keys[j])
+        indicator, period, breakdown = cells[j]
         old = float(before[i, j])
         flags.append(Flag(frame.units[i], frame.form_code, indicator, period, breakdown, float(now[i, j]),
                           YEAR_OVER_YEAR, old, float(now[i, j]) / old if old else None))
@@ -272,12 +275,11 @@ def find_flags(forms: Mapping[str, Form], current: Sequence[FormValues],
         form = forms.get(frame.form_code)
         if form is None:
             continue
-        order = {key: j for j, key in enumerate(frame.keys)}
+        order = {split_key(key): j for j, key in enumerate(frame.keys)}
         found = (robust_flags(form, frame) + year_over_year_flags(form, frame, everything_before)
                  + bound_flags(frame, (bounds or {}).get(frame.form_code, {})))
-        found = [Flag(**{**flag.__dict__, "verified": True}) if flag.key in verified_keys else flag
-                 for flag in found]
-        found.sort(key=lambda f: (f.unit, order.get(cell_key(f.indicator, f.period, f.breakdown), 10**9), f.reason))
+        found = [flag._replace(verified=True) if flag.key in verified_keys else flag for flag in found]
+        found.sort(key=lambda f: (f.unit, order.get((f.indicator, f.period, f.breakdown), 10**9), f.reason))
         flags.extend(found)
     flags.sort(key=lambda f: f.unit)  # stable: keeps the form order within a unit
     return flags
