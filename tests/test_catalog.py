@@ -318,3 +318,15 @@ def test_check_forms_command_names_file_and_line(app, runner, tmp_path) -> None:
     result = runner.invoke(args=["check-forms"])
     assert result.exit_code == 1
     assert "PL03.toml:" in result.output
+
+
+def test_indicators_added_up_across_forms_must_share_their_unit(tmp_path: Path) -> None:
+    pl03 = _copy(tmp_path, "PL03")
+    _copy(tmp_path, "PL02")
+    text = _edit(pl03, '{ code = "children", stt = "3", label = "Tổng số trẻ em (dưới 16 tuổi)", unit = "Người"',
+                 '{ code = "children", stt = "3", label = "Tổng số trẻ em (dưới 16 tuổi)", unit = "Nghìn người"')
+    error = _raises_at(pl03, _line(text, '{ code = "children", stt'))
+    assert "«B01.children» có ĐVT «Nghìn người», khác «Người» ở PL02" in str(error)
+    # Its own key keeps it apart: then nothing is added up, and the forms load.
+    _edit(pl03, '{ code = "children", stt = "3",', '{ code = "children", key = "B01.children_thousands", stt = "3",')
+    assert check_forms(tmp_path) == [] and "PL03" in load_forms(tmp_path)

@@ -1440,13 +1440,45 @@ def load_forms(directory: Path) -> dict[str, Form]:
                 path, line, f"mã biểu mẫu «{form.code}» trùng với tệp {forms[form.code].source.name}"
             )
         forms[form.code] = form
+    problems = shared_key_problems(list(forms.values()))
+    if problems:
+        raise problems[0]
     return forms
+
+
+def shared_key_problems(forms: list[Form]) -> list[FormDefinitionError]:
+    """Return what keeps the forms' Biểu from being added up across forms in the bảng tổng hợp.
+
+    A Biểu code on several forms must have the same columns (periods and breakdowns); an indicator key
+    (``total_key``) on several forms must have the same ĐVT. Each problem names the later form's file and line.
+    """
+    problems: list[FormDefinitionError] = []
+    columns: dict[str, tuple[Form, tuple[str, ...]]] = {}
+    units: dict[str, tuple[Form, str]] = {}
+    for form in sorted(forms, key=lambda f: f.code):
+        text = form.source.read_text(encoding="utf-8") if form.source.exists() else ""
+        for sheet in form.sheets:
+            keys = tuple(c.key for c in sheet.columns)
+            first = columns.setdefault(sheet.code, (form, keys))
+            if first[1] != keys:
+                problems.append(FormDefinitionError(form.source, _line_of(text, (f'"{sheet.code}"',)),
+                                                    f"biểu «{sheet.code}» có bộ cột khác với biểu cùng mã của "
+                                                    f"{first[0].code}: không tổng hợp chung được"))
+            for row in sheet.data_rows:
+                seen = units.setdefault(row.total_key, (form, row.unit))
+                if seen[1] != row.unit:
+                    problems.append(FormDefinitionError(
+                        form.source, _line_of(text, (f'"{row.code}"',), _offset_of(text, f'"{sheet.code}"')),
+                        f"chỉ tiêu «{row.total_key}» có ĐVT «{row.unit}», khác «{seen[1]}» ở {seen[0].code}: "
+                        "đặt key khác cho chỉ tiêu này (key = \"BIỂU.mã\") để không bị cộng chung"))
+    return problems
 
 
 def check_forms(directory: Path) -> list[str]:
     """Return every definition error of the forms in ``directory`` ("file:line: message"); [] when fine."""
     errors: list[str] = []
     codes: dict[str, Path] = {}
+    loaded: list[Form] = []
     paths = sorted(Path(directory).glob("*.toml"))
     if not paths:
         return [f"{directory}: không có tệp biểu mẫu *.toml"]
@@ -1461,4 +1493,6 @@ def check_forms(directory: Path) -> list[str]:
             errors.append(str(FormDefinitionError(
                 path, line, f"mã biểu mẫu «{form.code}» trùng với tệp {codes[form.code].name}")))
         codes.setdefault(form.code, path)
+        loaded.append(form)
+    errors.extend(str(problem) for problem in shared_key_problems(loaded))
     return errors
