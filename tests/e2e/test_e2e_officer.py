@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from openpyxl import load_workbook
 
-from e2e_support import (NEGATIVE_CELL, PLAN, TEXT_CELL, broken_values, download, move_deadline,
+from e2e_support import (NEGATIVE_CELL, PLAN, TEXT_CELL, broken_values, check_page, download, move_deadline,
                           upload_return)
 from forms_fixtures import consistent_values, shipped_forms
 from returns_fixtures import fill_workbook, sample_texts
@@ -40,8 +40,10 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     move_deadline(app, 10)
     deadline = (local(utc_now()).date() + timedelta(days=10)).strftime("%d/%m/%Y")
 
+    problems: list[str] = []
     # A mistyped password keeps the email that was typed, and says why in Vietnamese.
     page.goto(f"{live_server}/login")
+    check_page(page, problems)
     page.get_by_label("Email").fill(OFFICER)
     page.get_by_label("Mật khẩu").fill("sai-mat-khau")
     page.get_by_role("button", name="Đăng nhập").click()
@@ -58,6 +60,7 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     assert page.get_by_test_id("status").inner_text().strip() == "Chưa đến hạn"
     assert re.search(r"Thời gian còn lại\n(9|10) ngày", facts), facts
     assert page.locator("#history-h ~ .empty").inner_text() == "Chưa có báo cáo nào."
+    check_page(page, problems)
 
     name, blank = download(page, "Tải biểu mẫu trống (Phụ lục 03)")
     assert name.endswith(".xlsx") and blank[:2] == b"PK"
@@ -77,6 +80,7 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
         assert row.count() >= 1, f"no error listed at {sheet}!{cell}"
         assert "Lỗi" in row.first.inner_text()
     assert page.locator("tr.issue-error").count() >= 3
+    check_page(page, problems)
 
     name, annotated = download(page, "Tải bản đánh dấu lỗi (.xlsx)")
     assert name.endswith(".xlsx")
@@ -94,6 +98,7 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     upload_return(page, corrected)
     assert page.locator("h1").inner_text() == "Kết quả kiểm tra: phiên bản 2"
     assert "Đầy đủ, không có lỗi" in page.get_by_test_id("result").inner_text()
+    check_page(page, problems)
 
     page.get_by_role("link", name="Huyện Lục Ngạn").click()
     assert page.get_by_test_id("status").inner_text().strip() == "Đúng hạn"
@@ -102,6 +107,8 @@ def test_officer_journey_from_blank_form_to_complete_return(page: Any, live_serv
     assert "Đầy đủ" in rows.nth(0).inner_text() and "Bản nháp: còn lỗi" in rows.nth(1).inner_text()
     received = rows.nth(0).locator("td").nth(1).inner_text().strip()
     assert re.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", received), received
+    check_page(page, problems)
+    assert not problems, "\n".join(problems)
 
     receipt_in_mail_log(page, live_server, login, logout, app)
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from openpyxl import load_workbook
 
-from e2e_support import PLAN, api_upload, filled_return, download
+from e2e_support import PLAN, api_upload, check_page, filled_return, download
 
 pytestmark = pytest.mark.e2e
 
@@ -22,9 +22,12 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     # Lục Ngạn has sent a complete return (after the 2024 deadline, as every upload made today is).
     api_upload(app, token_for("unit", "219"), "219", filled_return(app, "219"))
 
+    problems: list[str] = []
     login(STAFF)
+    check_page(page, problems)
     page.get_by_role("link", name="Bảng theo dõi").first.click()
     assert page.locator("h1").inner_text().startswith("Bảng theo dõi")
+    check_page(page, problems)
 
     # Filter to the units that have sent nothing, from the overview's count.
     page.locator(".stats").get_by_role("link", name="Quá hạn chưa nộp").click()
@@ -41,6 +44,7 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     page.get_by_role("link", name="Xem đơn vị Huyện Lục Ngạn").click()
     assert page.locator("h1").inner_text().startswith("Huyện Lục Ngạn")
     assert page.get_by_test_id("status").inner_text().strip() == "Nộp muộn"
+    check_page(page, problems)
     page.get_by_label(re.compile("Lý do trả lại")).fill(REASON)
     page.get_by_role("button", name="Trả lại để chỉnh sửa").click()
     assert page.url.endswith(f"/plans/{PLAN}/units/219")
@@ -71,12 +75,14 @@ def test_staff_journey_dashboard_review_schedule_export(page: Any, live_server: 
     visits = page.locator("#visits tbody tr")
     expect(visits).to_have_count(10)
     assert re.search(r"20/05/2024", visits.first.inner_text())
-    page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").fill("2024-05-10T00:00")
+    check_page(page, problems)
+    page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").fill("10/05/2024 00:00")
     page.get_by_role("button", name="Xem").click()
     assert "10/05/2024 00:00" in page.get_by_test_id("as-of").inner_text()
     assert page.get_by_label("Tính tại thời điểm (giờ Việt Nam)").input_value() == "10/05/2024 00:00"  # shown back dd/mm/yyyy HH:MM
     flagged = page.locator("#visits tbody tr.attention")
     assert {flagged.nth(i).get_attribute("data-unit") for i in range(flagged.count())} == {"220", "219", "218"}
+    assert not problems, "\n".join(problems)
 
 
 def test_filtering_with_the_form_keeps_the_current_time(page: Any, live_server: str, login: Any, app: Any,
