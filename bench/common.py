@@ -233,9 +233,11 @@ class QueryCounter:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.statements: list[str] = []
+        self.parameters: list[Any] = []
 
-    def _hook(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def _hook(self, conn: Any, cursor: Any, statement: str, parameters: Any = None, *args: Any) -> None:
         self.statements.append(statement)
+        self.parameters.append(parameters)
 
     def __enter__(self) -> QueryCounter:
         from sqlalchemy import event

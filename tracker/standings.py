@@ -1,18 +1,17 @@
-"""The one set of queries that feeds the compliance rules for a whole plan.
+"""The standings of a plan's units, the counted-version rule in SQL, and the export's queries.
 
-Three queries whatever the number of units (assignments, versions, reviews), never one per unit: a
-national plan has 10,595 reporting communes.
+A fixed number of statements whatever the number of units, never one per unit: a national plan has
+10,595 reporting communes.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, type_coerce
 
-from .compliance import ReviewState, Standing, VersionFacts, standing
+from .compliance import ReviewState, Standing, Status, require_aware
 from .export import ExportInput, ExportIssue, ExportUnit, ExportValue
 from .wording import plan_document
 from .extensions import db
@@ -114,39 +113,46 @@ def counted_versions(plan_id: int, as_of: datetime, unit_ids: list[int] | None =
             .where(key.c.is_counted))
 
 
-def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = None) -> list[UnitStanding]:
-    """Return each assigned unit's standing at ``as_of``, in unit-code order (optionally some units only).
+def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = None,
+                   scope: Any = None, limit: int | None = None, offset: int = 0,
+                   sort: tuple[str, bool] | None = None) -> list[UnitStanding]:
+    """Return each assigned unit's standing at ``as_of``, in unit-code order (optionally some units only,
+    or those of a ``standing_query.Scope``: under a parent, matching a name or code, in a status; and
+    optionally one page of ``limit`` rows from ``offset``, sorted by ``sort`` = (dashboard column, descending)).
 
-    The status rules look at four versions of a unit at most: the first received, the first complete,
-    the counted one and the latest (each with its review and withdrawal). The database reduces every
-    unit's history to those (``key_versions``), so a national plan with tens of thousands of versions
-    hands the rules at most four facts per unit. Two queries whatever the number of units.
+    One statement whatever the number of units: the database decides each unit's status by the rules of
+    ``compliance.standing`` (tracker.standing_query; tests/test_standing_sql.py checks that both agree),
+    so no Python call per unit; Python only wraps the rows. Raises ValueError when ``as_of`` is naive.
     """
-    query = (select(Assignment.id, Unit.id, Unit.code, Unit.name, Assignment.form_code, Assignment.exempt_reason)
-             .join(Unit, Unit.id == Assignment.unit_id).where(Assignment.plan_id == plan.id).order_by(Unit.code))
-    if unit_ids is not None:
-        query = query.where(Assignment.unit_id.in_(unit_ids))
-    assignments = db.session.execute(query).all()
+    from .standing_query import Scope, constants, days_late, order_terms, standings_select
 
-    key = key_versions(plan.id, as_of, unit_ids)
-    facts: dict[int, list[VersionFacts]] = defaultdict(list)
-    ids: dict[tuple[int, int], int] = {}
-    for row in db.session.execute(select(key.c.id, key.c.assignment_id, key.c.version,
-                                         type_coerce(key.c.received_at, UTCDateTime()), key.c.complete,
-                                         key.c.errors, key.c.warnings,
-                                         type_coerce(key.c.withdrawn_at, UTCDateTime()), key.c.review_state,
-                                         key.c.review_reason, type_coerce(key.c.reviewed_at, UTCDateTime()))):
-        vid, aid, number, received_at, complete, errors, warnings, withdrawn_at, state, reason, reviewed_at = row
-        ids[(aid, number)] = vid
-        facts[aid].append(VersionFacts(
-            version=number, received_at=received_at, complete=bool(complete), errors=errors, warnings=warnings,
-            review=ReviewState(state) if state else None, review_reason=reason if state else None,
-            reviewed_at=reviewed_at if state else None, withdrawn_at=withdrawn_at))
+    require_aware(as_of, "as_of")
+    deadline = plan.deadline
+    scope = scope or Scope()
+    if unit_ids is not None:
+        scope = Scope(unit_ids=unit_ids, parent_id=scope.parent_id, search=scope.search, status=scope.status)
+    query = standings_select(plan.id, deadline, as_of, scope)
+    if sort is not None:
+        query = query.order_by(None).order_by(*order_terms(query, sort[0], sort[1], deadline, as_of))
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    fixed = constants(deadline, as_of)
+    statuses = {s.value: s for s in Status}
+    reviews = {r.value: r for r in ReviewState}
     result = []
-    for aid, uid, code, name, form_code, reason in assignments:
-        st = standing(facts.get(aid, ()), plan.deadline, as_of, exempt=form_code is None)
-        result.append(UnitStanding(aid, uid, code, name, form_code, reason, st,
-                                   ids.get((aid, st.counted_version or 0)), ids.get((aid, st.latest_version or 0))))
+    for row in db.session.execute(query):
+        late = bool(row.late)
+        result.append(UnitStanding(
+            row.assignment_id, row.unit_id, row.unit_code, row.unit_name, row.form_code, row.exempt_reason,
+            Standing(status=statuses[row.status], late=late, complete=bool(row.complete),
+                     first_received_at=row.first_at, latest_received_at=row.latest_at,
+                     latest_version=row.latest_version, errors=row.errors, warnings=row.warnings,
+                     review=reviews[row.review] if row.review else None, review_reason=row.review_reason,
+                     days_late=days_late(late, row.late_from, deadline, fixed),
+                     days_left=None if row.form_code is None else fixed.days_left,
+                     counted_version=row.counted_version, counted_received_at=row.counted_at,
+                     draft_version=row.draft_version),
+            row.counted_version_id, row.latest_version_id))
     return _require_signed_reports(plan, as_of, result) if plan.signed_report_required else result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,7 +12,9 @@ from ..access import api_error, department_required, login_required
 from ..chase import last_reminded
 from ..documents import UnitDocuments, cover_json, signed_report_json, unit_documents
 from ..extensions import db
-from ..models import Plan
+from .. import status_feed
+from ..models import Plan, Unit
+from ..standing_query import Scope, count_in_scope
 from ..standings import UnitStanding, plan_standings
 from ..timeutil import local, parse_instant, utc_now
 from .main import get_plan
@@ -70,15 +72,46 @@ def status(plan_code: str) -> Any:
     as_of = _as_of()
     if as_of is None:
         return api_error(400, "invalid_as_of", BAD_AS_OF)
+    try:
+        paging = status_feed.parse_paging(request.args.get("page"), request.args.get("per_page"))
+        kind = status_feed.choose_format(request.args.get("format"), request.accept_mimetypes)
+    except status_feed.FeedError as exc:
+        return api_error(400, exc.code, exc.message)
+    scope = Scope()
+    parent_code = (request.args.get("parent") or "").strip()
+    if parent_code:
+        parent_id = db.session.scalar(select(Unit.id).where(Unit.code == parent_code))
+        if parent_id is None:
+            return api_error(404, "unknown_parent", f"Không có đơn vị mã «{parent_code[:40]}» (tham số parent).")
+        scope = Scope(parent_id=parent_id)
     # A unit's token sees its own unit only: the list is filtered, not refused.
     unit_ids = None if current_user.is_department else [current_user.unit_id or 0]
-    items = plan_standings(plan, as_of, unit_ids=unit_ids)
-    reminded = last_reminded(plan, as_of, None if unit_ids is None else [i.unit_code for i in items])
+    if paging is not None and kind == "json":
+        total = count_in_scope(plan.id, scope, unit_ids)
+        items = plan_standings(plan, as_of, unit_ids=unit_ids, scope=scope, limit=paging.per_page,
+                               offset=paging.offset)
+    else:
+        items = plan_standings(plan, as_of, unit_ids=unit_ids, scope=scope)
+    everyone = unit_ids is None and paging is None and scope.parent_id is None
+    reminded = last_reminded(plan, as_of, None if everyone else [i.unit_code for i in items])
     docs = unit_documents(plan, as_of, items)
-    return jsonify({"plan": plan.code, "as_of": _instant(as_of), "deadline": _instant(plan.deadline),
-                    "signed_report_required": plan.signed_report_required,
-                    "units": [standing_json(item, reminded.get(item.unit_code), docs.get(item.assignment_id))
-                              for item in items]})
+    records = (standing_json(item, reminded.get(item.unit_code), docs.get(item.assignment_id)) for item in items)
+    head = {"plan": plan.code, "as_of": _instant(as_of), "deadline": _instant(plan.deadline),
+            "signed_report_required": plan.signed_report_required}
+    if kind == "json":
+        if paging is not None:
+            head.update(page=paging.page, per_page=paging.per_page, total=total, pages=-(-total // paging.per_page))
+        return jsonify({**head, "units": list(records)})
+    # Streamed after the transaction ends: a slow client must not hold the database.
+    records = iter(list(records))
+    db.session.commit()
+    chunks = status_feed.jsonl_chunks(records) if kind == "jsonl" else status_feed.csv_chunks(records)
+    response = Response(chunks, mimetype=status_feed.FORMATS[kind])
+    if kind == "csv":
+        response.headers["Content-Type"] = "text/csv; charset=utf-8"
+        response.headers["Content-Disposition"] = f"attachment; filename={plan.code}-status.csv"
+    response.headers["X-Tracker-As-Of"] = _instant(as_of) or ""
+    return response
 
 
 @bp.get("/plans/<plan_code>/export.xlsx")

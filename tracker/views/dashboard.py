@@ -40,6 +40,8 @@ from ..models import (
     assignment_for,
 )
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
+from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, rollup
+from ..standing_query import Scope, count_in_scope
 from ..standings import UnitStanding, collect_export_input, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
 from .main import get_plan
@@ -155,13 +157,20 @@ def dashboard(plan_code: str) -> Any:
         sort = "unit"
     direction = "desc" if request.args.get("dir") == "desc" else "asc"
 
-    standings = plan_standings(plan, as_of)
-    summary = summarize(s.standing for s in standings)
-    rows = [TableRow(s.unit_code, s.unit_name, s.form_code, s.standing) for s in standings]
-    if status_filter:
-        rows = [r for r in rows if r.standing.status.value == status_filter]
-    rows = sort_rows(rows, sort, direction == "desc")
-    keep = {"as_of": as_of_param(as_of) if explicit else None, "status": status_filter or None}
+    keep = {"as_of": as_of_param(as_of) if explicit else None, "status": status_filter or None, "parent": None,
+            "q": None}
+    large = large_plan_view(plan, as_of, status_filter, sort, direction == "desc")
+    if large is not None:
+        # A large plan's chase list covers the units of the table's page (filter by status to go through all).
+        summary, rows, standings = large["summary"], large["rows"], large["items"]
+        keep.update(parent=large["parent_code"], q=large["search"] or None)
+    else:
+        standings = plan_standings(plan, as_of)
+        summary = summarize(s.standing for s in standings)
+        rows = [TableRow(s.unit_code, s.unit_name, s.form_code, s.standing) for s in standings]
+        if status_filter:
+            rows = [r for r in rows if r.standing.status.value == status_filter]
+        rows = sort_rows(rows, sort, direction == "desc")
     timeliness = plan_timeliness(plan, as_of)
     return render_template(
         "dashboard/dashboard.html", plan=plan, rows=rows, summary=summary, as_of=as_of, explicit=explicit,
@@ -170,7 +179,45 @@ def dashboard(plan_code: str) -> Any:
         deadline_param=as_of_param(plan.deadline), width=_width, presets=as_of_presets(plan),
         chase_rows=chase_list(plan, as_of, standings), timeliness=timeliness,
         line=charts.line_chart(timeliness), bars=charts.status_bars(summary.counts),
-        colours=charts.SERIES_COLOURS, waiting=len(review_queue(plan)), demo=is_demo(plan))
+        colours=charts.SERIES_COLOURS, waiting=len(review_queue(plan)), demo=is_demo(plan), large=large)
+
+
+def large_plan_view(plan: Plan, as_of: datetime, status_filter: str, sort: str, descending: bool
+                    ) -> dict[str, Any] | None:
+    """Return what the dashboard of a plan with more than ROLLUP_THRESHOLD units shows (None for a smaller
+    plan): counts rolled up one level below ``?parent`` (the whole plan at first), ``?q`` (name or code)
+    and one ``?page`` of the unit table, all from the database. Aborts 404 for an unknown parent and 400
+    for a bad page number."""
+    if count_in_scope(plan.id, Scope()) <= ROLLUP_THRESHOLD:
+        return None
+    parent_code = (request.args.get("parent") or "").strip()
+    parent = None
+    if parent_code:
+        parent = db.session.scalar(select(Unit).where(Unit.code == parent_code))
+        if parent is None:
+            abort(404, f"Không có đơn vị mã «{parent_code[:40]}».")
+    search = (request.args.get("q") or "").strip()[:100]
+    try:
+        page = int(request.args.get("page") or 1)
+    except ValueError:
+        abort(400, "Số trang phải là số nguyên từ 1 trở lên.")
+    if not 1 <= page <= 10**6:
+        abort(400, "Số trang phải là số nguyên từ 1 trở lên.")
+    place = Scope(parent_id=parent.id if parent else None)
+    counts = rollup(plan, as_of, place)
+    scope = Scope(parent_id=place.parent_id, search=search or None,
+                  status=Status(status_filter) if status_filter else None)
+    listed = counts.summary.count(scope.status) if scope.status and not search else None
+    total = listed if listed is not None else count_filtered(plan, as_of, scope)
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(page, pages)
+    items = plan_standings(plan, as_of, scope=scope, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+                           sort=(sort, descending))
+    rows = [TableRow(s.unit_code, s.unit_name, s.form_code, s.standing) for s in items]
+    return {"summary": counts.summary, "groups": counts.groups, "rows": rows, "items": items, "page": page,
+            "pages": pages,
+            "total": total, "per_page": PER_PAGE, "parent_code": parent.code if parent else None,
+            "trail": ancestors(parent.id) if parent else [], "search": search}
 
 
 def _picker_value(as_of: datetime, explicit: bool) -> str:
