@@ -98,4 +98,11 @@ def add_versions(plan: Any, cycle: tuple[int, ...] = VERSION_CYCLE, reviews_ever
     if reviews:
         db.session.execute(insert(Review), reviews)
     db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        # A production database has planner statistics (autovacuum gathers them); a bulk fill seconds old has
+        # none, and PostgreSQL then plans the status query for empty tables (tens of seconds instead of < 1).
+        from sqlalchemy import text
+
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
     return len(rows), len(reviews)

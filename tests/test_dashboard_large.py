@@ -155,7 +155,7 @@ def test_search_by_name_or_code_and_filter_and_sort_in_the_database(app, client,
     overdue = [s.unit_code for s in whole if s.standing.status is Status.OVERDUE]
     assert units_in_table(_page(client, "&status=overdue")) == overdue[:50]
     rows = [TableRow(s.unit_code, s.unit_name, s.form_code, s.standing) for s in whole]
-    for column in ("status", "latest", "errors", "review"):
+    for column in ("unit", "status", "latest", "errors", "review"):
         for direction in ("asc", "desc"):
             expected = [r.unit_code for r in sort_rows(rows, column, direction == "desc")][50:100]
             got = units_in_table(_page(client, f"&sort={column}&dir={direction}&page=2"))

@@ -63,19 +63,24 @@ _ID_SPAN = 2 ** 40
 def _seen(plan_id: int, as_of: datetime, scope: Scope) -> Any:
     """Return a subquery with one row per assignment that has versions received by ``as_of``: the first
     receipt, the first complete receipt, the latest version (with its review) and the counted version."""
-    from .standings import _latest_reviews, counts_clause
+    from .standings import counts_clause
 
-    reviews = _latest_reviews(plan_id, as_of)
-    countable = case((counts_clause(as_of, reviews.c.state), 1), else_=0)
+    # Each version's last review by as_of: the highest id made by then (a GROUP BY, which both planners
+    # size right; a row_number() filter was guessed at a few rows and joined by a nested loop on PostgreSQL).
+    last = (select(Review.version_id, func.max(Review.id).label("last_id")).where(Review.created_at <= as_of)
+            .group_by(Review.version_id).subquery("last_review"))
+    reviews = aliased(Review, name="reviewed")
+    countable = case((counts_clause(as_of, reviews.state), 1), else_=0)
     by_unit = ReturnVersion.assignment_id
     newest_first = (ReturnVersion.received_at.desc(), ReturnVersion.version.desc())
     query = (select(ReturnVersion.id, by_unit.label("assignment_id"), ReturnVersion.version,
                     ReturnVersion.received_at, ReturnVersion.complete, ReturnVersion.errors,
-                    ReturnVersion.warnings, reviews.c.state.label("review"), reviews.c.reason.label("reason"),
+                    ReturnVersion.warnings, reviews.state.label("review"), reviews.reason.label("reason"),
                     countable.label("countable"),
                     func.row_number().over(partition_by=by_unit, order_by=newest_first).label("rank"))
              .join(Assignment, Assignment.id == by_unit)
-             .outerjoin(reviews, and_(reviews.c.version_id == ReturnVersion.id, reviews.c.rn == 1))
+             .outerjoin(last, last.c.version_id == ReturnVersion.id)
+             .outerjoin(reviews, reviews.id == last.c.last_id)
              .where(Assignment.plan_id == plan_id, ReturnVersion.received_at <= as_of))
     seen = _scoped(query, scope, join_unit=True).subquery("seen")
     # One row per assignment, picked out of the ranked rows with one window and one GROUP BY (each further
@@ -114,6 +119,16 @@ def _scoped(query: Select[Any], scope: Scope, join_unit: bool) -> Select[Any]:
         if scope.search:
             query = query.where(or_(Unit.code == scope.search.strip(), _name_matches(scope.search)))
     return query
+
+
+def page_unit_ids(plan_id: int, scope: Scope, descending: bool, limit: int, offset: int) -> list[int]:
+    """Return the unit ids of one page of the plan's units in ``scope`` in unit-code order (search and parent
+    only: a status needs the standings). A cheap query over assignments and units: the page's standings are
+    then computed for those units alone."""
+    order = Unit.code.desc() if descending else Unit.code.asc()
+    query = (select(Assignment.unit_id).join(Unit, Unit.id == Assignment.unit_id)
+             .where(Assignment.plan_id == plan_id).order_by(order).limit(limit).offset(offset))
+    return list(db.session.scalars(_scoped(query, Scope(None, scope.parent_id, scope.search), join_unit=False)))
 
 
 def count_in_scope(plan_id: int, scope: Scope, unit_ids: Sequence[int] | None = None) -> int:

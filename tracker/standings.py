@@ -140,19 +140,22 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
     statuses = {s.value: s for s in Status}
     reviews = {r.value: r for r in ReviewState}
     result = []
-    for row in db.session.execute(query):
-        late = bool(row.late)
-        result.append(UnitStanding(
-            row.assignment_id, row.unit_id, row.unit_code, row.unit_name, row.form_code, row.exempt_reason,
-            Standing(status=statuses[row.status], late=late, complete=bool(row.complete),
-                     first_received_at=row.first_at, latest_received_at=row.latest_at,
-                     latest_version=row.latest_version, errors=row.errors, warnings=row.warnings,
-                     review=reviews[row.review] if row.review else None, review_reason=row.review_reason,
-                     days_late=days_late(late, row.late_from, deadline, fixed),
-                     days_left=None if row.form_code is None else fixed.days_left,
-                     counted_version=row.counted_version, counted_received_at=row.counted_at,
-                     draft_version=row.draft_version),
-            row.counted_version_id, row.latest_version_id))
+    append = result.append
+    # Unpacked by position (the order of standings_select's columns): attribute access on 10,595 rows
+    # of twenty columns was a third of the time.
+    for (assignment_id, unit_id, unit_code, unit_name, _parent_id, form_code, exempt_reason, status, late,
+         complete, first_at, latest_at, latest_version, latest_version_id, errors, warnings, review,
+         review_reason, late_from, counted_version, counted_version_id, counted_at,
+         draft_version) in db.session.execute(query):
+        late = bool(late)
+        append(UnitStanding(
+            assignment_id, unit_id, unit_code, unit_name, form_code, exempt_reason,
+            Standing(statuses[status], late, bool(complete), first_at, latest_at, latest_version, errors,
+                     warnings, reviews[review] if review else None, review_reason,
+                     days_late(late, late_from, deadline, fixed) if late else None,
+                     None if form_code is None else fixed.days_left, counted_version=counted_version,
+                     counted_received_at=counted_at, draft_version=draft_version),
+            counted_version_id, latest_version_id))
     return _require_signed_reports(plan, as_of, result) if plan.signed_report_required else result
 
 

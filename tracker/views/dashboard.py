@@ -41,7 +41,7 @@ from ..models import (
 )
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
 from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, rollup
-from ..standing_query import Scope, count_in_scope
+from ..standing_query import Scope, count_in_scope, page_unit_ids
 from ..standings import UnitStanding, collect_export_input, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
 from .main import get_plan
@@ -211,8 +211,13 @@ def large_plan_view(plan: Plan, as_of: datetime, status_filter: str, sort: str, 
     total = listed if listed is not None else count_filtered(plan, as_of, scope)
     pages = max(1, -(-total // PER_PAGE))
     page = min(page, pages)
-    items = plan_standings(plan, as_of, scope=scope, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
-                           sort=(sort, descending))
+    if sort == "unit" and scope.status is None:
+        # The default order needs no standing: pick the page's units first, then compute theirs alone.
+        ids = page_unit_ids(plan.id, scope, descending, PER_PAGE, (page - 1) * PER_PAGE)
+        items = plan_standings(plan, as_of, unit_ids=ids, scope=scope, sort=(sort, descending)) if ids else []
+    else:
+        items = plan_standings(plan, as_of, scope=scope, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+                               sort=(sort, descending))
     rows = [TableRow(s.unit_code, s.unit_name, s.form_code, s.standing) for s in items]
     return {"summary": counts.summary, "groups": counts.groups, "rows": rows, "items": items, "page": page,
             "pages": pages,
