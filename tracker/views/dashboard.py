@@ -188,7 +188,9 @@ def large_plan_view(plan: Plan, as_of: datetime, status_filter: str, sort: str, 
     plan): counts rolled up one level below ``?parent`` (the whole plan at first), ``?q`` (name or code)
     and one ``?page`` of the unit table, all from the database. Aborts 404 for an unknown parent and 400
     for a bad page number."""
-    if count_in_scope(plan.id, Scope()) <= ROLLUP_THRESHOLD:
+    # A plan requiring the signed report adds a rule in Python (standings._require_signed_reports) that the
+    # SQL counts do not know: it keeps the one full table.
+    if plan.signed_report_required or count_in_scope(plan.id, Scope()) <= ROLLUP_THRESHOLD:
         return None
     parent_code = (request.args.get("parent") or "").strip()
     parent = None
