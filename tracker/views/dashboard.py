@@ -209,8 +209,11 @@ def large_plan_view(plan: Plan, as_of: datetime, status_filter: str, sort: str, 
     counts = rollup(plan, as_of, place)
     scope = Scope(parent_id=place.parent_id, search=search or None,
                   status=Status(status_filter) if status_filter else None)
-    listed = counts.summary.count(scope.status) if scope.status and not search else None
-    total = listed if listed is not None else count_filtered(plan, as_of, scope)
+    # The roll-up already counted what is in place: only a search needs its own count.
+    if search:
+        total = count_filtered(plan, as_of, scope)
+    else:
+        total = counts.summary.count(scope.status) if scope.status else counts.summary.total
     pages = max(1, -(-total // PER_PAGE))
     page = min(page, pages)
     if sort == "unit" and scope.status is None:
