@@ -2,7 +2,8 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-FLASK := $(BIN)/flask --app tracker
+# TRACKER_DEVELOPMENT=1: `make run` and friends may use the development SECRET_KEY; production refuses it.
+FLASK := TRACKER_DEVELOPMENT=1 $(BIN)/flask --app tracker
 HOST ?= 127.0.0.1
 PORT ?= 5000
 

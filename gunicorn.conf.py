@@ -5,8 +5,14 @@ Every value can be changed through the environment without editing this file (se
 from __future__ import annotations
 
 import os
+import sys
+
+import gunicorn.http.wsgi
 
 from tracker import config as defaults
+
+# No "Server: gunicorn" (nor a version) in answers: gunicorn has no setting for the header it writes.
+gunicorn.http.wsgi.SERVER = "tracker"
 
 wsgi_app = "tracker:create_app()"
 
@@ -43,6 +49,21 @@ accesslog = os.environ.get("TRACKER_ACCESS_LOG", "-")
 errorlog = os.environ.get("TRACKER_ERROR_LOG", "-")
 loglevel = os.environ.get("TRACKER_LOG_LEVEL", "info")
 proc_name = "tracker"
+
+
+def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's hook signature
+    """Refuse to start with the public development SECRET_KEY or an empty one, naming the setting."""
+    from flask import Flask
+
+    from tracker import ROOT, load_settings, secret_key_problem
+
+    probe = Flask("tracker", instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    load_settings(probe, None)  # the same layers the app reads: defaults, instance/config.py, TRACKER_*
+    problem = secret_key_problem(probe.config)
+    if problem is not None:
+        sys.stderr.write(f"tracker: refusing to start: {problem}\n")
+        sys.stderr.flush()
+        raise SystemExit(3)
 
 
 def worker_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's hook signature

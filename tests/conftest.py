@@ -73,6 +73,8 @@ def app_config(tmp_path: Path, database_url: str) -> dict[str, Any]:
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "MAIL_SERVER": None,
+        # Mail queued by a request goes out right after its commit, in the request: tests read it at once.
+        "MAIL_SEND_AFTER_REQUEST": "inline",
         "PUBLIC_BASE_URL": "https://tracker.example.vn",
         # Tests build many short-lived apps; pooled PostgreSQL connections they leave behind would be
         # closed by the garbage collector, which psycopg reports as a ResourceWarning (an error here).

@@ -73,3 +73,10 @@ def read_calamine(data: bytes) -> dict[str, tuple[int, int]]:
 
     frames = pd.read_excel(io.BytesIO(data), engine="calamine", sheet_name=None, header=None)
     return {name: frame.shape for name, frame in frames.items()}
+
+
+def killed_by_the_system() -> None:
+    """Die the way the kernel's out-of-memory killer ends a process."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)

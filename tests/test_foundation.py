@@ -189,6 +189,7 @@ def test_settings_layers(monkeypatch, tmp_path):
     from tracker import create_app
 
     monkeypatch.setenv("TRACKER_MAIL_SERVER", "smtp.example.vn")
+    monkeypatch.setenv("TRACKER_SECRET_KEY", "a-production-key-of-enough-length")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
     app = create_app()
     assert app.config["MAIL_SERVER"] == "smtp.example.vn"

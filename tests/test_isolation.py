@@ -106,6 +106,17 @@ def test_abort_gives_worker_crashed_and_next_call_works(worker: Worker) -> None:
     assert worker.pid != before
 
 
+def test_a_child_killed_by_the_system_gets_its_own_honest_message(worker: Worker) -> None:
+    from tracker.isolation import WorkerKilled
+
+    with pytest.raises(WorkerKilled, match="SIGKILL") as info:
+        worker.run(T + "killed_by_the_system", timeout=10)
+    assert info.value.code == "worker_killed"
+    assert "hệ điều hành" in info.value.message and "không phải lỗi của tệp" in info.value.message
+    assert "bộ nhớ để đọc" not in info.value.message  # not the file's "needs too much memory"
+    assert worker.run(T + "add", 1, 1, timeout=60) == 2
+
+
 def test_timeout_kills_child_and_next_call_works(worker: Worker) -> None:
     before = worker.pid
     began = time.perf_counter()

@@ -18,6 +18,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True,
                 template_folder=str(ROOT / "templates"))
     load_settings(app, test_config)
+    refuse_development_key(app)
+    buffer_bodies(app)
     trust_proxies(app)
     register_forms(app)
     register_extensions(app)
@@ -48,6 +50,49 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if not app.config.get("REPORT_FORMS_DIR"):
         app.config["REPORT_FORMS_DIR"] = str(ROOT / "report_forms")
     app.config.setdefault("OUTBOX_DIR", str(Path(app.instance_path) / "outbox"))
+
+
+DEVELOPMENT_KEYS = frozenset({"dev-only-change-me", "dev", "change-me", "secret"})
+
+
+def secret_key_problem(config: Mapping[str, Any]) -> str | None:
+    """Return why SECRET_KEY cannot serve production (None when it can, or in debug/testing/DEVELOPMENT)."""
+    if config.get("DEBUG") or config.get("TESTING") or config.get("DEVELOPMENT"):
+        return None
+    key = config.get("SECRET_KEY")
+    if not key or not str(key).strip():
+        return ("SECRET_KEY is empty: set TRACKER_SECRET_KEY (or SECRET_KEY in instance/config.py) to a long "
+                "random value, e.g. python -c 'import secrets; print(secrets.token_hex(32))'.")
+    if str(key) in DEVELOPMENT_KEYS or len(str(key)) < 16:
+        return ("SECRET_KEY is the public development key (or shorter than 16 characters): set "
+                "TRACKER_SECRET_KEY (or SECRET_KEY in instance/config.py) to a long random value. Sessions, "
+                "reset links and the workbooks' identity checksum are signed with it.")
+    return None
+
+
+class InsecureSecretKey(RuntimeError):
+    """The app would serve with a forgeable SECRET_KEY."""
+
+
+def refuse_development_key(app: Flask) -> None:
+    problem = secret_key_problem(app.config)
+    if problem is not None:
+        raise InsecureSecretKey(problem)
+
+
+def buffer_bodies(app: Flask) -> None:
+    """Read request bodies in full (408 when too slow) before the app, so no transaction waits on a client."""
+    from flask import request
+
+    from .bodies import BufferedBody, close_spool
+
+    @app.teardown_request
+    def _close_body(_exc: BaseException | None) -> None:
+        close_spool(request.environ)
+
+    buffered = BufferedBody(app.wsgi_app, idle=float(app.config["BODY_IDLE_TIMEOUT"]),
+                            total=float(app.config["BODY_READ_TIMEOUT"]), max_bytes=app.config.get("MAX_CONTENT_LENGTH"))
+    app.wsgi_app = buffered  # type: ignore[method-assign]
 
 
 def trust_proxies(app: Flask) -> None:
@@ -82,6 +127,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .views.helpers import BoundedInt
+
+    # Ids and version numbers past a 32-bit integer (PostgreSQL INTEGER) answer 404, not a driver overflow.
+    app.url_map.converters["int"] = BoundedInt
     from .views import (admin, api, api_chase, api_intake, api_returns, api_reviewer, auth, dashboard, documents,
                         intake, main, notify, review, reviewer, unit)
 

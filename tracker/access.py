@@ -27,29 +27,40 @@ def init_app(app: Flask) -> None:
     app.before_request(_token_wins)
 
     @app.before_request
-    def _csrf_for_sessions() -> None:
+    def _csrf_for_sessions() -> Any:
+        # Only a VALID token stands in for CSRF: "Authorization: Bearer x" alone proves nothing.
+        if "token_user_id" in g and g.token_user_id is None and request.path.startswith("/api/"):
+            return _unauthorized()
         if (app.config.get("WTF_CSRF_ENABLED", True) and request.method in ("POST", "PUT", "PATCH", "DELETE")
-                and not bearer_token()):
+                and not g.get("token_user_id")):
             csrf.protect()
+        return None
 
 
 @login_manager.user_loader
 def _load_user(session_key: str) -> User | None:
     user_id, _, _ = session_key.partition("-")
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 10 else None
     if user is None or not user.active or user.get_id() != session_key:
-        return None  # deactivated, or the password changed since this session began
+        return None  # deactivated, logged out, or the password changed since this session began
     return user
 
 
 def _token_wins() -> None:
-    """A request that carries a token is that token's user, whatever session cookie comes with it."""
-    from .accounts import user_for_token
+    """A request that carries a token is that token's user, whatever session cookie comes with it.
+
+    The token is looked up on a read-only connection (no write lock on SQLite); the request body was
+    read in full before this runs (tracker.bodies), so nothing here waits on the client.
+    """
+    from .accounts import user_id_for_token
 
     token = bearer_token()
     if token is not None:
+        user_id = user_id_for_token(token)
+        g.token_user_id = user_id
         # Flask-Login keeps the request's user in g._login_user; setting it first skips the session.
-        g._login_user = user_for_token(token) or login_manager.anonymous_user()
+        user = db.session.get(User, user_id) if user_id is not None else None
+        g._login_user = user or login_manager.anonymous_user()
 
 
 def bearer_token() -> str | None:

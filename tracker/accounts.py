@@ -52,6 +52,23 @@ def user_for_token(token: str) -> User | None:
     return row.user if row is not None and row.user.active else None
 
 
+def user_id_for_token(token: str) -> int | None:
+    """Return the id of the active user owning a non-revoked ``token``, or None.
+
+    Reads on its own read-only connection: on SQLite it never takes (or waits for) the write lock,
+    so a request holding a bogus or valid token locks nothing before its view runs.
+    """
+    from .db_setup import READ_ONLY
+
+    query = (select(ApiToken.user_id).join(User, User.id == ApiToken.user_id)
+             .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None),
+                    User.active.is_(True)))
+    with db.engine.connect().execution_options(**READ_ONLY) as connection:
+        user_id = connection.execute(query).scalar()
+        connection.rollback()
+    return user_id
+
+
 def revoke_tokens(user: User) -> int:
     """Revoke every live token of ``user``; return how many."""
     count = 0

@@ -1,6 +1,11 @@
 """Commands for the reminder emails: ``send-reminders`` (hourly from cron or a timer) and ``set-contacts``."""
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -27,6 +32,33 @@ def _describe(draft: reminders.Draft) -> str:
     return f"  [{draft.plan_code}] {unit} · {kind} ({draft.step}) → {to}{cc}{problem}"
 
 
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Yield an Event set by the first SIGTERM or SIGINT; a second one interrupts at once.
+
+    The sender checks the event before each message: the message in flight is finished, the rest of
+    what was claimed goes back to pending (tracker.outbox). Handlers are restored afterwards.
+    """
+    stop = threading.Event()
+    previous: dict[int, object] = {}
+
+    def _handler(number: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # asked twice: stop now (claimed messages are still released)
+        stop.set()
+        click.echo(f"Nhận tín hiệu {signal.Signals(number).name}: dừng nhận thư mới, hoàn tất thư đang gửi.",
+                   err=True)
+
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous[number] = signal.signal(number, _handler)
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+
 @click.command("send-reminders")
 @with_appcontext
 @click.option("--as-of", "as_of_text", default=None,
@@ -41,10 +73,12 @@ def send_reminders_command(as_of_text: str | None, dry_run: bool, plan_code: str
         as_of = parse_instant(as_of_text) if as_of_text else utc_now()
     except ValueError as exc:
         raise click.BadParameter(f"cần thời điểm ISO 8601 có múi giờ ({exc})", param_hint="--as-of") from exc
-    try:
-        report = reminders.run(as_of, plan_code=plan_code, dry_run=dry_run, limit=limit)
-    except reminders.ReminderError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with stop_on_signals() as stop:
+        try:
+            report = reminders.run(as_of, plan_code=plan_code, dry_run=dry_run, limit=limit,
+                                   should_stop=stop.is_set)
+        except reminders.ReminderError as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(f"Thời điểm xét: {fmt_datetime(report.as_of)} (giờ Việt Nam); "
                f"kế hoạch: {', '.join(report.plans) or 'không có'}.")
     for problem in report.problems:
@@ -63,6 +97,10 @@ def send_reminders_command(as_of_text: str | None, dry_run: bool, plan_code: str
     click.echo(f"Đã gửi: {flush.sent}; sẽ thử lại sau: {flush.retrying}; không gửi được: {flush.failed}.")
     for line in flush.errors:
         click.echo(f"  Lỗi: {line}", err=True)
+    if stop.is_set():
+        click.echo(f"Đã dừng theo yêu cầu: {flush.released} thư chưa gửi được trả lại hàng đợi; lần chạy sau "
+                   "sẽ gửi tiếp.", err=True)
+        raise SystemExit(1)
 
 
 @click.command("set-contacts")

@@ -6,8 +6,10 @@ prefixed ``TRACKER_`` (``DATABASE_URL`` too), then the mapping a test passes to 
 from __future__ import annotations
 
 # Overridden in production through instance/config.py or TRACKER_SECRET_KEY; a fixed dev key keeps
-# `make run` sessions alive across restarts.
+# `make run` sessions alive across restarts. Outside debug, testing or DEVELOPMENT the app refuses to
+# start with this key or an empty one (everything signed with it could be forged).
 SECRET_KEY = "dev-only-change-me"
+DEVELOPMENT = False
 
 # None means "a SQLite file in the instance folder", resolved by create_app once the folder is known.
 SQLALCHEMY_DATABASE_URI: str | None = None
@@ -23,6 +25,20 @@ MAX_CONTENT_LENGTH = 10 * 1024 * 1024 + 64 * 1024
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Multipart bombs: Werkzeug refuses bodies with more parts than this.
 MAX_FORM_PARTS = 100
+# Request bodies are read in full before the app runs (tracker.bodies): a client silent for
+# BODY_IDLE_TIMEOUT seconds, or slower than BODY_READ_TIMEOUT for the whole body, gets 408.
+BODY_IDLE_TIMEOUT = 20.0
+BODY_READ_TIMEOUT = 120.0
+# Upload limits per unit and plan: accepted versions and refused files in the last hour count against
+# the rate; the stored bytes of every version count against the quota. Shared by every app server
+# through the database.
+UPLOAD_RATE = "20 per hour"
+UPLOAD_QUOTA_BYTES = 200 * 1024 * 1024
+# Raised limits for named units, {"unit code": {"rate": "...", "quota_bytes": N}}: the load test's own
+# accounts, or a unit that legitimately resubmits a lot.
+UPLOAD_LIMIT_OVERRIDES: dict = {}
+# Receipts are coalesced: one email per unit and plan within this many seconds, naming every version.
+RECEIPT_COALESCE_SECONDS = 180
 # The parse runs in a warm child process under these limits (seconds, bytes of address space).
 PARSE_TIMEOUT = 20.0
 # The signed report (PDF) kept beside the data return: its size and page limits, and the PEM files of
@@ -49,6 +65,10 @@ MAIL_USERNAME: str | None = None
 MAIL_PASSWORD: str | None = None
 MAIL_DEFAULT_SENDER = "Sở LĐTBXH Bắc Giang <no-reply@sldtbxh.bacgiang.gov.vn>"
 MAIL_TIMEOUT = 10.0
+# Mail queued by a request is sent after its commit: "thread" in a background thread of the web process
+# (the answer never waits on SMTP), "inline" by the request itself after the commit (tests), "off"
+# leaves it to `flask send-reminders`.
+MAIL_SEND_AFTER_REQUEST = "thread"
 # Flask-Mail's option drops letters such as "Đ" from attachment names; keep it off.
 MAIL_ASCII_ATTACHMENTS = False
 # A failed message is retried by later runs with backoff, then marked failed after this many tries.
@@ -66,7 +86,11 @@ WTF_CSRF_TIME_LIMIT = None  # a form left open over lunch must still submit
 
 # Login throttling (Flask-Limiter): memory per process by default; redis://... shares it between workers.
 RATELIMIT_STORAGE_URI = "memory://"
+# Failed logins only (a successful one costs nothing): RATELIMIT_LOGIN per client address, whatever the
+# account; RATELIMIT_LOGIN_ACCOUNT per account, whatever the address (guessing from many addresses).
+# RATELIMIT_LOGIN also caps every forgot-password request per address.
 RATELIMIT_LOGIN = "10 per minute"
+RATELIMIT_LOGIN_ACCOUNT = "5 per 15 minutes"
 RATELIMIT_ENABLED = True
 RATELIMIT_HEADERS_ENABLED = False
 PASSWORD_RESET_MAX_AGE = 3600

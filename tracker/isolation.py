@@ -60,6 +60,20 @@ class WorkerCrashed(WorkerError):
     )
 
 
+class WorkerKilled(WorkerCrashed):
+    """The operating system killed the child (SIGKILL: the kernel's out-of-memory killer, an operator).
+
+    Not the file's fault as far as anyone can tell: the machine ran short, not the child's own limit
+    (that one raises MemoryError inside the child and comes back as WorkerMemoryError).
+    """
+
+    code = "worker_killed"
+    default_message = (
+        "Chương trình đọc tệp bị hệ điều hành dừng giữa chừng (máy chủ có thể đang thiếu bộ nhớ hoặc đang "
+        "khởi động lại). Đây không phải lỗi của tệp. Vui lòng tải lên lại sau ít phút."
+    )
+
+
 class WorkerTimeout(WorkerError):
     """The call ran past its time limit; the child was killed."""
 
@@ -325,9 +339,10 @@ class Worker:
         if code is not None and code < 0:
             number = -code
             name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
-            if number == signal.SIGKILL and self.memory_limit:
-                # Nobody here sends SIGKILL but the kernel's out-of-memory killer.
-                return WorkerMemoryError(f"{what}: killed by {name}")
+            if number == signal.SIGKILL:
+                # The child's own memory limit shows up as MemoryError, not a signal: SIGKILL comes from
+                # outside (the kernel's out-of-memory killer, an operator), so say so honestly.
+                return WorkerKilled(f"{what}: killed by {name}")
             return WorkerCrashed(f"{what}: killed by {name}")
         return WorkerCrashed(f"{what}: exit code {code}")
 
@@ -412,6 +427,6 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(shutdown)
 
 __all__ = [
-    "RemoteError", "Worker", "WorkerCrashed", "WorkerError", "WorkerMemoryError",
+    "RemoteError", "Worker", "WorkerCrashed", "WorkerError", "WorkerKilled", "WorkerMemoryError",
     "WorkerTimeout", "default_worker", "run", "shutdown",
 ]

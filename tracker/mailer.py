@@ -11,7 +11,7 @@ import hashlib
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email import charset as email_charset
 from email import policy
@@ -153,37 +153,52 @@ def _send_one(connection: smtplib.SMTP, message: Message) -> None:
     connection.sendmail(envelope_from, to, message.as_bytes())
 
 
-def deliver(messages: Sequence[Message]) -> list[Delivery]:
-    """Send ``messages`` over ONE SMTP connection (or write them to OUTBOX_DIR); never raises.
+def deliver(messages: Sequence[Message], on_result: Callable[[int, Delivery], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> list[Delivery]:
+    """Send ``messages`` over ONE SMTP connection (or write them to OUTBOX_DIR); never raises on SMTP.
 
-    Returns one Delivery per message, in order. A failure to connect marks every message
-    undelivered with the reason; a refusal of one message marks only that one. Every socket
-    operation is bounded by MAIL_TIMEOUT seconds.
+    Returns one Delivery per message tried, in order. ``on_result(index, delivery)`` is called right
+    after each message is accepted or refused (the outbox marks it there). When ``should_stop()``
+    turns true no further message is started, so fewer Deliveries than messages come back. A failure
+    to connect marks every message undelivered with the reason; a refusal of one message marks only
+    that one. Every socket operation is bounded by MAIL_TIMEOUT seconds.
     """
     if not messages:
         return []
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config
+    results: list[Delivery] = []
+
+    def _done(delivery: Delivery) -> None:
+        results.append(delivery)
+        if on_result is not None:
+            on_result(len(results) - 1, delivery)
+
     if not config.get("MAIL_SERVER"):
-        results = [Delivery(m, None, _outbox_write(m)) for m in messages]
         for m in messages:
+            if should_stop is not None and should_stop():
+                break
+            _done(Delivery(m, None, _outbox_write(m)))
             email_dispatched.send(app, message=m)
         return results
-    results: list[Delivery] = []
     try:
         connection = _connect(config)
     except (smtplib.SMTPException, OSError) as exc:
         reason = _reason(exc)
         app.logger.warning("SMTP %s:%s unreachable: %s", config["MAIL_SERVER"], config.get("MAIL_PORT"), reason)
-        return [Delivery(m, reason) for m in messages]
+        for m in messages:
+            _done(Delivery(m, reason))
+        return results
     try:
         for message in messages:
+            if should_stop is not None and should_stop():
+                break
             try:
                 _send_one(connection, message)
             except (smtplib.SMTPException, OSError) as exc:
-                results.append(Delivery(message, _reason(exc)))
+                _done(Delivery(message, _reason(exc)))
             else:
-                results.append(Delivery(message, None))
+                _done(Delivery(message, None))
                 email_dispatched.send(app, message=message)
     finally:
         try:
@@ -204,12 +219,11 @@ def public_url(path: str) -> str:
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
-def send_password_reset(user: Any, token: str) -> Delivery:
-    """Email ``user`` a link to reset the password; return the Delivery (never raises on SMTP errors)."""
+def password_reset_message(user: Any, token: str) -> TrackerMessage:
+    """Return the email with ``user``'s reset link (sent by the caller, after its commit)."""
     from flask import url_for
 
     link = public_url(url_for("auth.reset_password", token=token))
     text, html = render_pair("password_reset", user=user, link=link,
                              minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60)
-    message = build_message("[Sở LĐTBXH Bắc Giang] Đặt lại mật khẩu", [user.email], text, html)
-    return deliver([message])[0]
+    return build_message("[Sở LĐTBXH Bắc Giang] Đặt lại mật khẩu", [user.email], text, html)

@@ -170,6 +170,9 @@ class User(db.Model):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # Part of every session's key: bumping it (logout, deactivation, reactivation, password change or
+    # reset) ends every session of the user, including copies of the cookie.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     unit: Mapped[Unit | None] = relationship()
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -183,8 +186,14 @@ class User(db.Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        """Return the session's user key; it changes with the password, which ends every other session."""
-        return f"{self.id}-{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
+        """Return the session's user key; it changes with the password and the session generation, which
+        ends every session begun before."""
+        fingerprint = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        return f"{self.id}-{self.session_generation or 0}-{fingerprint}"
+
+    def end_sessions(self) -> None:
+        """End every session of this user (the caller commits)."""
+        self.session_generation = (self.session_generation or 0) + 1
 
     @property
     def is_department(self) -> bool:

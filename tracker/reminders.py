@@ -8,8 +8,8 @@ later run; after MAIL_MAX_ATTEMPTS tries it is marked failed for staff to see on
 
 Scheduled kinds (deadline approaching, overdue, visit approaching, digest) are decided by
 ``reminder_rules.due_messages``; receipts and "returned for correction" messages are queued by the
-upload and review use cases inside their own transaction, then sent by ``flush_pending`` after
-their commit.
+upload and review use cases inside their own transaction, then sent by ``outbox.flush_pending``
+(re-exported here) after their commit, with no transaction open while the SMTP server is talked to.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, mailer
+from .outbox import (CLAIM_LEASE, RETRY_BASE, FlushReport, MessageStatus, department_cc, due_filter,
+                     flush_pending)
 from .compliance import Status, require_aware, summarize
 from .extensions import db
 from .forms import form_label
@@ -33,13 +35,9 @@ from .models import (Assignment, Contact, OutboundMessage, Plan, ReturnVersion, 
                      User, Visit)
 from .reminder_rules import Due, Kind, ReminderSettings, UnitFacts, due_messages
 from .standings import UnitStanding, plan_standings
-from .timeutil import as_utc, fmt_date, fmt_datetime, local, utc_now
+from .timeutil import as_utc, fmt_date, fmt_datetime, local
 from .wording import deadline_wording
 
-# First retry after 5 minutes, then 10, 20, 40...: a mail server restart is over by then.
-RETRY_BASE = timedelta(minutes=5)
-# A claimed message whose sender died mid-run is offered again after this long.
-CLAIM_LEASE = timedelta(minutes=15)
 DEFAULT_SUBJECT_PREFIX = "[Sở LĐTBXH Bắc Giang]"
 NO_CONTACTS = "Đơn vị chưa có địa chỉ email liên hệ"
 NO_STAFF = "Chưa có cán bộ Sở nào đang hoạt động để nhận bản tổng hợp"
@@ -82,27 +80,6 @@ REMINDER_KINDS = (MessageKind.DEADLINE_APPROACHING.value, MessageKind.OVERDUE.va
                   MessageKind.MANUAL_REMINDER.value)
 
 
-class MessageStatus(enum.StrEnum):
-    """Where a stored message is in its life; ``sending`` means claimed by a running sender."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-    @property
-    def label(self) -> str:
-        """Return the Vietnamese label shown on the mail log."""
-        return {"pending": "Chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi",
-                "failed": "Không gửi được"}[self.value]
-
-    @property
-    def tone(self) -> str:
-        """Return the badge colour class."""
-        return {"pending": "info", "sending": "info", "sent": "ok", "failed": "bad"}[self.value]
-
-
 OUTBOX_LABEL = "Đã ghi vào hộp thư đi"
 
 
@@ -141,16 +118,6 @@ class Draft:
     def key(self) -> tuple[int, str, str, str]:
         """Return the unique key (plan_id, unit_key, kind, step)."""
         return (self.plan_id, self.unit_key, self.kind, self.step)
-
-
-@dataclass(frozen=True)
-class FlushReport:
-    """What one sending pass did: counts, and the errors of the messages that did not go."""
-
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,11 +178,6 @@ def normalize_email(address: str) -> str:
 def parse_addresses(text: str) -> list[str]:
     """Split ``text`` on commas, semicolons and white space; return the non-empty pieces in order."""
     return [piece for piece in re.split(r"[\s,;]+", text) if piece]
-
-
-def department_cc(plan: Plan) -> str:
-    """Return the department mailbox copied on repeated overdue notices ('' when none is set)."""
-    return plan.department_email or current_app.config.get("DEPARTMENT_EMAIL") or ""
 
 
 def _subject(text: str) -> str:
@@ -366,8 +328,9 @@ def decide(plan: Plan, as_of: datetime) -> tuple[list[Draft], int]:
 # ---------------------------------------------------------------------------------------------
 # Storing once
 
-def store(draft: Draft, as_of: datetime) -> bool:
-    """Add ``draft`` as an OutboundMessage unless its key exists; return True when it was inserted.
+def store(draft: Draft, as_of: datetime, due_at: datetime | None = None) -> bool:
+    """Add ``draft`` as an OutboundMessage unless its key exists, due at ``due_at`` (default ``as_of``);
+    return True when it was inserted.
 
     Does not commit: the caller's transaction stores it with whatever caused it. A draft with an
     ``error`` is stored as failed at once, so staff see why it could not go.
@@ -378,7 +341,7 @@ def store(draft: Draft, as_of: datetime) -> bool:
         "recipients": list(draft.recipients), "cc": list(draft.cc), "subject": draft.subject[:500],
         "body_text": draft.body_text, "body_html": draft.body_html, "attempts": 0,
         "status": MessageStatus.FAILED.value if draft.error else MessageStatus.PENDING.value,
-        "last_error": draft.error, "next_attempt_at": None if draft.error else as_of,
+        "last_error": draft.error, "next_attempt_at": None if draft.error else as_utc(due_at or as_of),
         "created_at": as_of, "sent_at": None, "eml_path": ""}
     table = OutboundMessage.__table__
     dialect = db.session.get_bind().dialect.name
@@ -400,19 +363,13 @@ def store(draft: Draft, as_of: datetime) -> bool:
     return True
 
 
-def queue_receipt(version: ReturnVersion) -> bool:
-    """Queue the receipt of an accepted upload to the unit's contacts; return True when queued.
-
-    Call it in the upload's transaction, before its commit; ``flush_pending`` sends it after.
-    The key's step is ``v<version>``, so a repeated call for the same version queues nothing.
-    """
-    if version.id is None:
-        db.session.flush()
+def _receipt_draft(version: ReturnVersion, earlier: Sequence[ReturnVersion]) -> Draft | None:
+    """Return the receipt naming ``earlier`` versions and ``version`` (the latest); None: nobody to tell."""
     assignment: Assignment = version.assignment
     plan, unit = assignment.plan, assignment.unit
     received = version.received_at
     context = {**_common(plan, received), "unit_code": unit.code, "unit_name": unit.name,
-               "version": version, "received_text": fmt_datetime(received),
+               "version": version, "earlier": list(earlier), "received_text": fmt_datetime(received),
                "form_label": form_label(version.form_code),
                "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code))}
@@ -422,10 +379,70 @@ def queue_receipt(version: ReturnVersion) -> bool:
         # The sender gets the intake's own reply (receipt and problems in one message), not this one too.
         recipients = [r for r in recipients if r != version.sender.lower()]
         if not recipients:
-            return False
-    draft = _draft(plan, unit.code, MessageKind.RECEIPT, f"v{version.version}", recipients,
-                   f"Đã nhận báo cáo phiên bản {version.version} ({state}) – {unit.name}", "receipt", context)
-    return store(draft, received)
+            return None
+    numbers = ", ".join(str(v.version) for v in [*earlier, version])
+    first = earlier[0].version if earlier else version.version
+    return _draft(plan, unit.code, MessageKind.RECEIPT, f"v{first}", recipients,
+                  f"Đã nhận báo cáo phiên bản {numbers} ({state}) – {unit.name}", "receipt", context)
+
+
+def queue_receipt(version: ReturnVersion, coalesce: timedelta | None = None) -> bool:
+    """Queue the receipt of an accepted upload to the unit's contacts; return True when queued or extended.
+
+    Call it in the upload's transaction, before its commit; ``outbox.flush_pending`` sends it after.
+    Receipts are coalesced per unit and plan: while the unit's last receipt is still pending, it is
+    rewritten to name this version too; when one went out less than ``coalesce`` (default
+    RECEIPT_COALESCE_SECONDS) ago, the new one waits until that much time has passed, naming every
+    version received meanwhile. The key's step is ``v<first version named>``; a repeated call for the
+    same version changes nothing.
+    """
+    if version.id is None:
+        db.session.flush()
+    if coalesce is None:
+        coalesce = timedelta(seconds=int(current_app.config.get("RECEIPT_COALESCE_SECONDS", 180)))
+    assignment: Assignment = version.assignment
+    received = version.received_at
+    latest = db.session.scalar(
+        select(OutboundMessage).where(OutboundMessage.plan_id == assignment.plan_id,
+                                      OutboundMessage.unit_key == assignment.unit.code,
+                                      OutboundMessage.kind == MessageKind.RECEIPT.value)
+        .order_by(OutboundMessage.id.desc()).limit(1))
+    due = received
+    if latest is not None:
+        first = _step_version(latest.step)
+        if latest.status == MessageStatus.PENDING.value and first is not None and first <= version.version:
+            draft = _receipt_draft(version, _versions_between(assignment.id, first, version.version))
+            if draft is None:
+                return False
+            if draft.body_text == latest.body_text:
+                return False  # this version is named already
+            table = OutboundMessage.__table__
+            # Conditional: a sender that claimed the row meanwhile sends the old text; we then queue anew.
+            changed = db.session.execute(
+                update(table).where(table.c.id == latest.id, table.c.status == MessageStatus.PENDING.value,
+                                    table.c.attempts == latest.attempts)
+                .values(subject=draft.subject[:500], body_text=draft.body_text, body_html=draft.body_html,
+                        recipients=list(draft.recipients)))
+            if changed.rowcount == 1:
+                return True
+        if first is not None and first >= version.version:
+            return False  # an earlier call queued this very version
+        last_out = latest.sent_at or latest.created_at or received
+        due = max(received, as_utc(last_out) + coalesce)
+    draft = _receipt_draft(version, [])
+    return draft is not None and store(draft, received, due_at=due)
+
+
+def _step_version(step: str) -> int | None:
+    digits = step[1:] if step.startswith("v") else ""
+    return int(digits) if digits.isdigit() else None
+
+
+def _versions_between(assignment_id: int, first: int, last: int) -> list[ReturnVersion]:
+    """Return the assignment's versions numbered first..last-1 (the ones received before ``last``)."""
+    return list(db.session.scalars(select(ReturnVersion).where(
+        ReturnVersion.assignment_id == assignment_id, ReturnVersion.version >= first,
+        ReturnVersion.version < last).order_by(ReturnVersion.version)))
 
 
 def queue_returned(review: Review) -> bool:
@@ -522,104 +539,14 @@ def requeue(message: OutboundMessage, as_of: datetime) -> None:
 # ---------------------------------------------------------------------------------------------
 # Sending
 
-def _backoff(attempts: int) -> timedelta:
-    return RETRY_BASE * (2 ** max(attempts - 1, 0))
-
-
-def _due_filter(as_of: datetime) -> Any:
-    return (OutboundMessage.status.in_((MessageStatus.PENDING.value, MessageStatus.SENDING.value))
-            & (OutboundMessage.next_attempt_at <= as_of))
-
-
-def _key_header(plan_code: str | None, message: OutboundMessage) -> str:
-    return f"{plan_code or '-'}/{message.unit_key or '-'}/{message.kind}/{message.step}"
-
-
-def flush_pending(limit: int | None = None, as_of: datetime | None = None) -> FlushReport:
-    """Send every stored message due at ``as_of`` (default: now) over one connection; commit the outcome.
-
-    Returns the counts sent, to be retried and failed for good, with the errors. At most ``limit``
-    messages (oldest first) when given. Never raises on SMTP errors; a header with CR/LF marks that
-    message failed without sending it.
-    """
-    as_of = utc_now() if as_of is None else as_utc(as_of)
-    query = (select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.attempts)
-             .where(_due_filter(as_of)).order_by(OutboundMessage.id))
-    if limit is not None:
-        query = query.limit(limit)
-    candidates = db.session.execute(query).all()
-    table = OutboundMessage.__table__
-    claimed: list[int] = []
-    for message_id, status, attempts in candidates:
-        # Conditional on the state we read: only one of two concurrent senders gets each row.
-        result = db.session.execute(
-            update(table).where(table.c.id == message_id, table.c.status == status,
-                                table.c.attempts == attempts)
-            .values(status=MessageStatus.SENDING.value, attempts=attempts + 1,
-                    next_attempt_at=as_of + CLAIM_LEASE))
-        if result.rowcount == 1:
-            claimed.append(message_id)
-    db.session.commit()
-    if not claimed:
-        return FlushReport()
-
-    messages = db.session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(claimed))
-                                  .order_by(OutboundMessage.id)).all()
-    plans = {p.id: p for p in db.session.scalars(select(Plan).where(
-        Plan.id.in_({m.plan_id for m in messages if m.plan_id is not None})))}
-    max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 5))
-    built: list[tuple[OutboundMessage, Any]] = []
-    errors: list[str] = []
-    failed = 0
-    for message in messages:
-        plan = plans.get(message.plan_id) if message.plan_id is not None else None
-        reply_to = department_cc(plan) if plan is not None else current_app.config.get("DEPARTMENT_EMAIL") or ""
-        try:
-            built.append((message, mailer.build_message(
-                message.subject, message.recipients, message.body_text, message.body_html,
-                cc=message.cc, reply_to=reply_to,
-                headers={"X-Tracker-Key": _key_header(plan.code if plan else None, message)})))
-        except mailer.HeaderInjection as exc:
-            message.status = MessageStatus.FAILED.value
-            message.last_error = f"Tiêu đề thư chứa ký tự xuống dòng, không gửi: {exc}"
-            message.next_attempt_at = None
-            failed += 1
-            errors.append(f"#{message.id}: {message.last_error}")
-
-    sent = retrying = 0
-    for (message, _), delivery in zip(built, mailer.deliver([m for _, m in built])):
-        if delivery.error is None:
-            message.status = MessageStatus.SENT.value
-            message.sent_at = as_of
-            message.eml_path = delivery.eml_path
-            message.last_error = ""
-            message.next_attempt_at = None
-            sent += 1
-            continue
-        errors.append(f"#{message.id} ({', '.join(message.recipients)}): {delivery.error}")
-        if message.attempts >= max_attempts:
-            message.status = MessageStatus.FAILED.value
-            message.last_error = f"Không gửi được sau {message.attempts} lần thử: {delivery.error}"
-            message.next_attempt_at = None
-            failed += 1
-        else:
-            message.status = MessageStatus.PENDING.value
-            message.last_error = delivery.error
-            message.next_attempt_at = as_of + _backoff(message.attempts)
-            retrying += 1
-    db.session.commit()
-    for line in errors:
-        current_app.logger.warning("Thư chưa gửi được %s", line)
-    return FlushReport(sent=sent, retrying=retrying, failed=failed, errors=tuple(errors))
-
-
 def run(as_of: datetime, plan_code: str | None = None, dry_run: bool = False,
-        limit: int | None = None) -> RunReport:
+        limit: int | None = None, should_stop: Any = None) -> RunReport:
     """Decide what is due at ``as_of`` for every plan (or ``plan_code``), store it once and send it.
 
     With ``dry_run`` nothing is stored or sent: the report lists what would be queued. A plan with
     invalid reminder settings is skipped and named in ``problems``. Raises ReminderError for an
-    unknown ``plan_code`` and ValueError for a naive ``as_of``.
+    unknown ``plan_code`` and ValueError for a naive ``as_of``. ``should_stop`` is handed to the
+    sending pass (``outbox.flush_pending``): a run asked to stop releases what it has not sent.
     """
     require_aware(as_of, "as_of")
     query = select(Plan).order_by(Plan.code)
@@ -648,12 +575,12 @@ def run(as_of: datetime, plan_code: str | None = None, dry_run: bool = False,
                 already += 1
         db.session.commit()
     pending_due = db.session.scalar(select(func.count()).select_from(OutboundMessage)
-                                    .where(_due_filter(as_of))) or 0
+                                    .where(due_filter(as_of))) or 0
     if dry_run:
         db.session.rollback()
         return RunReport(as_of, True, tuple(p.code for p in plans), tuple(queued), already,
                          pending_due, None, tuple(problems))
-    flush = flush_pending(limit, as_of=as_of)
+    flush = flush_pending(limit, as_of=as_of, should_stop=should_stop)
     return RunReport(as_of, False, tuple(p.code for p in plans), tuple(queued), already,
                      pending_due, flush, tuple(problems))
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from . import audit, reminders, value_packs
+from . import audit, reminders, upload_limits, value_packs
 from .catalog import Form
 from .forms import form_label
 from .extensions import db
 from .guard import Limits, Refusal, inspect
-from .models import Assignment, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, User
+from .models import Assignment, AuditEvent, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, User
 
 if TYPE_CHECKING:
     from .parsing import ParseResult
@@ -33,6 +33,9 @@ class UploadSettings:
     parse_timeout: float
     parse_memory_limit: int
     secret: str
+    rate: str = "20 per hour"
+    quota_bytes: int = 200 * 1024 * 1024
+    limit_overrides: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,37 @@ def _identity_refusal(parsed: ParseResult, assignment: Assignment) -> Refusal | 
     return None
 
 
+def upload_usage(assignment: Assignment, settings: UploadSettings, now: datetime) -> upload_limits.Usage:
+    """Return what the assignment's unit has used in its plan at ``now``, counted in the database.
+
+    Uploads in the window are the versions received in it plus the files refused in it (a refused
+    file cost a parse too); refusals for being over a limit do not count.
+    """
+    limits = upload_limits.limits_for(assignment.unit.code, settings.rate, settings.quota_bytes,
+                                      settings.limit_overrides)
+    since = now - limits.window
+    versions = db.session.execute(
+        select(func.count(), func.min(ReturnVersion.received_at))
+        .where(ReturnVersion.assignment_id == assignment.id, ReturnVersion.received_at > since)).one()
+    refused = db.session.execute(
+        select(func.count(), func.min(AuditEvent.at))
+        .where(AuditEvent.action == "upload_refused", AuditEvent.at > since,
+               AuditEvent.target == f"{assignment.plan.code}/{assignment.unit.code}")).one()
+    stored = db.session.scalar(select(func.coalesce(func.sum(ReturnVersion.size), 0))
+                               .where(ReturnVersion.assignment_id == assignment.id)) or 0
+    # UTCDateTime hands back aware UTC instants on every database, so the two compare.
+    oldest = [t for t in (versions[1], refused[1]) if t is not None]
+    return upload_limits.Usage(uploads_in_window=int(versions[0] or 0) + int(refused[0] or 0),
+                               oldest_in_window=min(oldest) if oldest else None,
+                               stored_bytes=int(stored), limits=limits)
+
+
+def _check_limits(assignment: Assignment, size: int, settings: UploadSettings, now: datetime) -> None:
+    refusal = upload_limits.check(upload_usage(assignment, settings, now), size, now)
+    if refusal is not None:
+        raise refusal
+
+
 def receive_return(assignment: Assignment, data: bytes, filename: str, uploader: User | None, note: str,
                    received_at: datetime, forms: Mapping[str, Form], settings: UploadSettings,
                    origin: Origin | None = None) -> UploadOutcome:
@@ -99,6 +133,7 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
             ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
         if existing is not None:
             return UploadOutcome(existing, False)
+        _check_limits(assignment, len(data), settings, received_at)
         # End the read transaction before the parse: on SQLite every transaction holds the write lock
         # from BEGIN (IMMEDIATE), and parses in other workers would queue behind this one. _store
         # rechecks duplicates through the unique key, so nothing relies on this snapshot.
@@ -108,18 +143,30 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
         if refusal is not None:
             raise refusal
     except Refusal as refusal:
-        db.session.rollback()
-        audit.record("upload_refused", target=target, user=uploader, code=refusal.code, sha256=sha256,
-                     size=len(data), filename=filename[:200], reason=refusal.message)
-        db.session.commit()
+        _record_refusal(refusal, target, uploader, sha256, data, filename)
         raise
-    version = _store(assignment, data, inspected.kind, inspected.filename, sha256, form, parsed, uploader,
-                     note, received_at, origin)
+    try:
+        version = _store(assignment, data, inspected.kind, inspected.filename, sha256, form, parsed, uploader,
+                         note, received_at, settings, origin)
+    except upload_limits.LimitRefusal as refusal:  # a concurrent upload (any app server) took the last slot
+        _record_refusal(refusal, target, uploader, sha256, data, filename)
+        raise
     if version is None:  # an identical upload won the race
         existing = db.session.scalar(select(ReturnVersion).where(
             ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
         return UploadOutcome(existing, False)
     return UploadOutcome(version, True)
+
+
+def _record_refusal(refusal: Refusal, target: str, uploader: User | None, sha256: str, data: bytes,
+                    filename: str) -> None:
+    db.session.rollback()
+    # Over a limit is "upload_limited": it is not counted against the rate, or a unit that keeps trying
+    # would never get out of the window.
+    action = "upload_limited" if isinstance(refusal, upload_limits.LimitRefusal) else "upload_refused"
+    audit.record(action, target=target, user=uploader, code=refusal.code, sha256=sha256,
+                 size=len(data), filename=filename[:200], reason=refusal.message)
+    db.session.commit()
 
 
 def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
@@ -135,6 +182,8 @@ def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
     except isolation.WorkerMemoryError as exc:
         raise Refusal("parse_memory", "Tệp cần quá nhiều bộ nhớ để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
                       "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
+    except isolation.WorkerKilled as exc:
+        raise Refusal("parse_killed", exc.message, 503, detail=repr(exc)[:300]) from exc
     except isolation.WorkerError as exc:
         # The reader died (calamine aborts the process on some malformed files) or failed oddly.
         raise Refusal("parse_failed", "Không đọc được tệp: tệp có cấu trúc bất thường khiến trình đọc bảng tính "
@@ -152,14 +201,15 @@ def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
 
 def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
            parsed: ParseResult, uploader: User | None, note: str, received_at: datetime,
-           origin: Origin | None = None) -> ReturnVersion | None:
+           settings: UploadSettings, origin: Origin | None = None) -> ReturnVersion | None:
     """Insert the version with its bytes, values and issues and commit; None if the same bytes won a race.
 
     Raises Refusal("storage_failed", status 503) when the database fails part-way; nothing is kept.
+    Raises LimitRefusal when, rechecked under the assignment's row lock, the upload is over a limit.
     """
     try:
         return _store_attempts(assignment, data, kind, filename, sha256, form, parsed, uploader, note, received_at,
-                               origin)
+                               settings, origin)
     except (OperationalError, InterfaceError) as exc:
         # The database went away, filled up or stayed locked mid-transaction: the rollback undoes the
         # version row and its bytes, and the officer is told plainly that nothing was kept.
@@ -172,9 +222,14 @@ def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256
 
 def _store_attempts(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
                     parsed: ParseResult, uploader: User | None, note: str,
-                    received_at: datetime, origin: Origin | None = None) -> ReturnVersion | None:
+                    received_at: datetime, settings: UploadSettings,
+                    origin: Origin | None = None) -> ReturnVersion | None:
     source = origin or Origin("upload")
     for _attempt in range(3):
+        # One writer per assignment at a time (SQLite: BEGIN IMMEDIATE already; PostgreSQL: the row lock),
+        # so two app servers cannot both take the last upload slot.
+        db.session.execute(select(Assignment.id).where(Assignment.id == assignment.id).with_for_update())
+        _check_limits(assignment, len(data), settings, received_at)
         number = (db.session.scalar(select(func.max(ReturnVersion.version))
                                     .where(ReturnVersion.assignment_id == assignment.id)) or 0) + 1
         version = ReturnVersion(assignment_id=assignment.id, version=number, form_code=form.code,

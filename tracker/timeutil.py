@@ -13,11 +13,24 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# Instants the tracker can compute with: a deadline plus weeks of reminders, shown in Vietnam time,
+# must stay inside datetime's range (year 1..9999), so anything far outside a plan's lifetime is refused.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2200
+
+
 def as_utc(value: datetime) -> datetime:
-    """Return ``value`` in UTC; raise ValueError on a naive datetime, whose zone would be a guess."""
+    """Return ``value`` in UTC; raise ValueError on a naive datetime, whose zone would be a guess,
+    and on an instant outside years 1900-2200 (0001-01-01T00:00+14:00 does not even exist in UTC)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: a time zone is required")
-    return value.astimezone(timezone.utc)
+    try:
+        moved = value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("instant out of range") from None
+    if not EARLIEST_YEAR <= moved.year <= LATEST_YEAR:
+        raise ValueError("instant out of range")
+    return moved
 
 
 def parse_instant(text: str) -> datetime:

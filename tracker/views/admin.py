@@ -104,6 +104,7 @@ def deactivate_user(user_id: int) -> Any:
     revoked = revoke_tokens(user)
     if user.active:
         user.active = False
+        user.end_sessions()
         audit.record("user_deactivated", target=user.email, tokens_revoked=revoked)
         db.session.commit()
     flash(f"Đã khóa tài khoản {user.email}; phiên đăng nhập và mã API của tài khoản này không còn dùng được.", "ok")
@@ -116,6 +117,7 @@ def reactivate_user(user_id: int) -> Any:
     user = _user_or_404(user_id)
     if not user.active:
         user.active = True
+        user.end_sessions()  # a cookie copied before the deactivation stays dead
         audit.record("user_reactivated", target=user.email)
         db.session.commit()
     flash(f"Đã mở khóa tài khoản {user.email}.", "ok")

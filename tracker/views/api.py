@@ -25,6 +25,13 @@ BAD_AS_OF = ("Tham số as_of không hợp lệ: cần thời điểm ISO 8601 c
              "ví dụ 2024-05-10T00:00:00+07:00 (dấu + viết là %2B trong URL).")
 
 
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    from .. import api_spec
+
+    return jsonify(api_spec.document())
+
+
 @bp.get("/plans")
 @login_required
 def plans() -> Any:

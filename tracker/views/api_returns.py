@@ -22,7 +22,7 @@ def upload(plan_code: str, unit_code: str) -> Any:
     try:
         outcome = unit_views.take_upload(assignment)
     except Refusal as refusal:
-        return api_error(refusal.status, refusal.code, refusal.message)
+        return unit_views.refusal_response(api_error(refusal.status, refusal.code, refusal.message), refusal)
     standing = plan_standings(assignment.plan, utc_now(), unit_ids=[assignment.unit_id])[0].standing
     body = returns.as_json(outcome.version, standing.late, standing.status.value)
     if not outcome.created:

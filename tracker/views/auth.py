@@ -2,40 +2,46 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
-
-from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from .. import accounts, audit, mailer
+from .. import accounts, audit, mailer, outbox
 from ..extensions import db, limiter
 from ..models import User
+from ..redirects import safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def safe_next(target: str | None) -> str | None:
-    """Return ``target`` only when it is a path of this site (no scheme, no host, no //)."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
 
 
 def _login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
+def _account_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN_ACCOUNT"]
+
+
+def _account_key() -> str:
+    # The account named in the form, whatever address the guesses come from.
+    return "account:" + request.form.get("email", "").strip().lower()[:254]
+
+
+def _failed(response: Any) -> bool:
+    return response.status_code == 401
+
+
 # Flask-Limiter's own description is English ("10 per 1 minute"); the error page shows this instead.
 TOO_MANY_ATTEMPTS = "Bạn đã thử quá nhiều lần. Vui lòng đợi một phút rồi thử lại."
+TOO_MANY_FOR_ACCOUNT = ("Tài khoản này vừa bị nhập sai mật khẩu nhiều lần nên tạm thời không đăng nhập được. "
+                        "Vui lòng đợi 15 phút rồi thử lại, hoặc dùng chức năng «Quên mật khẩu».")
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_ATTEMPTS)
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed, error_message=TOO_MANY_ATTEMPTS)
+@limiter.limit(_account_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed,
+               error_message=TOO_MANY_FOR_ACCOUNT)
 def login() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "").strip()
@@ -63,6 +69,8 @@ def login() -> Any:
 def logout() -> Any:
     if current_user.is_authenticated:
         audit.record("logout", target=current_user.email)
+        if not g.get("token_user_id"):
+            current_user.end_sessions()  # a copy of this cookie dies with it
         db.session.commit()
     logout_user()
     session.clear()
@@ -81,9 +89,12 @@ def forgot_password() -> Any:
         user = db.session.scalar(select(User).where(User.email == email))
         if user is not None and user.active:
             token = accounts.reset_token(user, current_app.config["SECRET_KEY"])
-            mailer.send_password_reset(user, token)
+            message = mailer.password_reset_message(user, token)
             audit.record("password_reset_requested", target=user.email, user=user)
             db.session.commit()
+            # After the commit and, in production, in the background: the answer takes as long whether
+            # or not the address has an account, and no transaction waits on the SMTP server.
+            outbox.send_message_after_request(message)
         # The same answer whether or not the address exists: no user enumeration.
         flash("Nếu email này có tài khoản, hướng dẫn đặt lại mật khẩu đã được gửi tới hộp thư.", "info")
         return redirect(url_for("auth.login"))
@@ -103,6 +114,7 @@ def reset_password(token: str) -> Any:
             flash("Mật khẩu phải có ít nhất 8 ký tự và hai lần nhập phải trùng nhau.", "error")
             return render_template("auth/reset.html", token=token), 422
         user.password_hash = accounts.hash_password(password)  # also ends the user's other sessions
+        user.end_sessions()
         accounts.revoke_tokens(user)
         audit.record("password_reset", target=user.email, user=user)
         db.session.commit()

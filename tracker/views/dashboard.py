@@ -21,7 +21,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import audit, charts, forms, reminders, review_tools
+from .. import audit, charts, forms, outbox, reminders, review_tools
 from ..chase import chase_list
 from ..demo_story import is_demo
 from ..plan_series import plan_timeliness
@@ -362,7 +362,7 @@ def _review(plan_code: str, unit_code: str, number: int, returning: bool) -> Any
         reminders.queue_returned(review)
     db.session.commit()
     if returning:
-        reminders.flush_pending(limit=10, as_of=utc_now())
+        outbox.send_after_request()
     flash(decision.message, "ok")
     return redirect(back)
 

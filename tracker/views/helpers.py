@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from .. import audit_words
 from ..compliance import Status
@@ -29,6 +31,22 @@ def iso_datetime(value: str | None) -> str:
         return ""
 
 
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` that matches only values a database integer holds: larger ids are 404, not a 500."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - Werkzeug's signature
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def _private(response: Any) -> bool:
+    if request.path.startswith("/api/") or response.headers.get("Content-Disposition", "").startswith("attachment"):
+        return True
+    if request.endpoint == "static":
+        return False
+    return bool(current_user and current_user.is_authenticated)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(fmt_datetime, "dt")
     app.add_template_filter(fmt_date, "d")
@@ -48,4 +66,8 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if _private(response):
+            # Pages of a signed-in user, downloads and the API: no shared or back-button cache keeps them.
+            response.headers["Cache-Control"] = "no-store"
+            response.headers.pop("Expires", None)
         return response

@@ -14,6 +14,7 @@ from .. import reminders
 from ..access import admin_required, department_required
 from ..extensions import db
 from ..models import OutboundMessage, Plan, Unit
+from ..redirects import safe_next
 from ..reminders import MessageKind, MessageStatus
 from ..timeutil import utc_now
 from .main import get_plan
@@ -126,9 +127,8 @@ def send_digest() -> Any:
 
 
 def _safe_next(default: str) -> str:
-    target = request.form.get("next") or request.args.get("next") or ""
     # Only paths of this site: an open redirect would let a crafted link bounce admins elsewhere.
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else default
+    return safe_next(request.form.get("next") or request.args.get("next")) or default
 
 
 @bp.route("/admin/units/<unit_code>/contacts", methods=["GET", "POST"])

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (Blueprint, abort, current_app, flash, jsonify, make_response, redirect, render_template,
+                   request, send_file, url_for)
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import forms as form_registry
-from .. import pending_uploads, reminders, returns, review_tools
+from .. import outbox, pending_uploads, returns, review_tools, upload_limits
 from ..access import department_required, login_required
 from ..extensions import db
 from ..blanks import almost_empty, blank_groups
@@ -65,7 +65,9 @@ def home(plan_code: str, unit_code: str) -> Any:
                                         .order_by(SignedReport.version.desc())).all()
     events = []
     flags = []
+    usage = None
     if current_user.is_department:
+        usage = upload_limits.describe(returns.upload_usage(assignment, upload_settings(), utc_now()), utc_now())
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.target == f"{plan.code}/{unit.code}")
                                     .order_by(AuditEvent.id.desc()).limit(200)).all()
         flags = review_tools.plan_flags(plan, utc_now(), form_registry.all_forms(), unit.code)
@@ -74,7 +76,7 @@ def home(plan_code: str, unit_code: str) -> Any:
     return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
                            versions=versions, latest=versions[0] if versions else None, visits=visits,
                            events=events, now=utc_now(), counted=counted, changes=changes, flags=flags,
-                           signed_reports=signed_reports, unit_names={unit.code: unit.name})
+                           signed_reports=signed_reports, unit_names={unit.code: unit.name}, usage=usage)
 
 
 def page_changes(versions: list[ReturnVersion], counted: ReturnVersion | None) -> Any:
@@ -136,7 +138,17 @@ def blank_forms_zip(plan_code: str) -> Any:
 def upload_settings() -> returns.UploadSettings:
     config = current_app.config
     return returns.UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
-                                  parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"])
+                                  parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"],
+                                  rate=config["UPLOAD_RATE"], quota_bytes=int(config["UPLOAD_QUOTA_BYTES"]),
+                                  limit_overrides=config.get("UPLOAD_LIMIT_OVERRIDES") or {})
+
+
+def refusal_response(response: Any, refusal: Refusal) -> Any:
+    """Return ``response`` with Retry-After set when the refusal says when to try again."""
+    retry_after = getattr(refusal, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def take_upload(assignment: Assignment) -> returns.UploadOutcome:
@@ -154,8 +166,10 @@ def take_upload(assignment: Assignment) -> returns.UploadOutcome:
     outcome = returns.receive_return(assignment, data, upload.filename, current_user, note, utc_now(),
                                      form_registry.all_forms(), upload_settings())
     if outcome.created:
-        # The receipt was queued with the version; try it now, cron retries it if SMTP is down.
-        reminders.flush_pending(limit=10, as_of=utc_now())
+        # The receipt was queued with the version and committed: send it now in the background, and
+        # once more when the coalescing window of a delayed receipt is over (cron catches the rest).
+        outbox.send_after_request()
+        outbox.send_after_request(delay=float(current_app.config["RECEIPT_COALESCE_SECONDS"]) + 1)
     return outcome
 
 
@@ -172,10 +186,13 @@ def upload(plan_code: str, unit_code: str) -> Any:
         outcome = take_upload(assignment)
     except Refusal as refusal:
         if wants_json:
-            return jsonify({"error": {"code": refusal.code, "message": refusal.message}}), refusal.status
-        flash(refusal.message, "error")
-        return render_template("unit/refused.html", plan=assignment.plan, unit=assignment.unit,
-                               refusal=refusal), refusal.status
+            answer = jsonify({"error": {"code": refusal.code, "message": refusal.message}})
+        else:
+            flash(refusal.message, "error")
+            answer = make_response(render_template("unit/refused.html", plan=assignment.plan, unit=assignment.unit,
+                                                   refusal=refusal))
+        answer.status_code = refusal.status
+        return refusal_response(answer, refusal)
     target = url_for("unit.version", plan_code=plan_code, unit_code=unit_code, number=outcome.version.version)
     if not outcome.created:
         flash(f"Tệp này giống hệt phiên bản {outcome.version.version} đã nộp; không tạo phiên bản mới.", "info")
@@ -238,7 +255,8 @@ def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
                                refusal=refusal), refusal.status
     pending_uploads.drop(held_folder(), token)
     if outcome.created:
-        reminders.flush_pending(limit=10, as_of=utc_now())
+        outbox.send_after_request()
+        outbox.send_after_request(delay=float(current_app.config["RECEIPT_COALESCE_SECONDS"]) + 1)
     return redirect(url_for("unit.version", plan_code=plan_code, unit_code=unit_code,
                             number=outcome.version.version), 303)
 

@@ -1,0 +1,94 @@
+"""Issue 13: the JSON API is described by an OpenAPI 3.1 document, and fuzzed against it.
+
+The schemathesis run sends bounded, generated requests to every operation with a valid token of each
+role (and none): no answer may be a 500, and every answer must match the document (status code,
+content type, headers, body schema).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tracker.api_spec import document
+
+EXAMPLES = 15  # per operation and role: bounded, so CI stays within its time
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
+
+
+def test_every_api_route_of_the_app_is_in_the_document(app):
+    paths = document()["paths"]
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        path = _openapi_path(rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            if method.lower() not in paths.get(path, {}):
+                missing.append(f"{method} {path}")
+    assert not missing, f"document these routes in tracker/api_spec.py: {missing}"
+    # And nothing is documented that the app does not serve.
+    served = {_openapi_path(r.rule) for r in app.url_map.iter_rules()}
+    assert set(paths) <= served, set(paths) - served
+
+
+def test_the_document_is_served_and_is_valid_openapi_3_1(client):
+    answer = client.get("/api/v1/openapi.json")
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["openapi"] == "3.1.0"
+    assert body == document()
+    schema = schemathesis.openapi.from_dict(body)
+    operations = [op for op in schema.get_all_operations()]
+    assert len(operations) == sum(len(methods) for methods in body["paths"].values())
+    for path in body["paths"].values():
+        for operation in path.values():
+            assert "200" in operation["responses"]
+
+
+@pytest.fixture
+def role_headers(token_for: Any) -> list[dict[str, str]]:
+    """Headers of a valid token of each role, and of no token at all."""
+    tokens = [token_for("admin"), token_for("staff"), token_for("unit", "219")]
+    return [{"Authorization": f"Bearer {token}"} for token in tokens] + [{}]
+
+
+def test_the_api_answers_as_documented(app: Any, role_headers: list[dict[str, str]]) -> None:
+    # Driven by hand (not the pytest plugin): one Hypothesis run per operation, every role per example.
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    tried = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            for headers in role_headers:
+                case.call_and_validate(headers=headers)
+
+        run()
+        tried.append(operation.label)
+    documented = {f"{method.upper()} {path}" for path, methods in document()["paths"].items() for method in methods}
+    assert documented - {"GET /api/v1/openapi.json"} <= set(tried), (documented, tried)
+
+
+def test_the_fuzzing_catches_an_answer_that_does_not_match(app, role_headers, monkeypatch):
+    # The checks above can fail: with one more required field in the document, the real answer no longer fits.
+    from tracker import api_spec
+
+    monkeypatch.setitem(api_spec.SCHEMAS["Plan"], "required", [*api_spec.SCHEMAS["Plan"]["required"], "owner"])
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operation = schema["/api/v1/plans"]["GET"]
+    case = operation.Case()
+    from schemathesis.core.failures import FailureGroup
+
+    with pytest.raises(FailureGroup) as info:
+        case.call_and_validate(headers=role_headers[0])
+    assert any("violates schema" in str(failure) for failure in info.value.exceptions)

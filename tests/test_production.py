@@ -1,0 +1,60 @@
+"""Issue 13: production settings: no start with a forgeable SECRET_KEY, headers of a real gunicorn."""
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from servers import BIN, ROOT, server_env, start_gunicorn
+from smtp import free_port
+from tracker import InsecureSecretKey, create_app
+
+
+@pytest.mark.parametrize("key", [None, "", "dev-only-change-me", "short"])
+def test_create_app_refuses_a_development_or_empty_key_outside_debug(monkeypatch, key):
+    monkeypatch.delenv("TRACKER_SECRET_KEY", raising=False)
+    if key is not None:
+        monkeypatch.setenv("TRACKER_SECRET_KEY", key)
+    with pytest.raises(InsecureSecretKey, match="SECRET_KEY"):
+        create_app()
+
+
+def test_make_run_keeps_working_with_its_development_key(monkeypatch):
+    monkeypatch.delenv("TRACKER_SECRET_KEY", raising=False)
+    monkeypatch.setenv("TRACKER_DEVELOPMENT", "1")
+    assert create_app().config["SECRET_KEY"] == "dev-only-change-me"
+    assert "TRACKER_DEVELOPMENT=1" in (ROOT / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("key", [None, "dev-only-change-me"])
+def test_gunicorn_with_no_key_exits_with_a_clear_message(tmp_path, key):
+    env = server_env("sqlite:///" + str(tmp_path / "t.db"), tmp_path)
+    del env["TRACKER_SECRET_KEY"]
+    if key:
+        env["TRACKER_SECRET_KEY"] = key
+    env["TRACKER_BIND"] = f"127.0.0.1:{free_port()}"
+    result = subprocess.run([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr and "SECRET_KEY" in result.stderr, result.stderr[-2000:]
+    assert "Booting worker" not in result.stderr
+
+
+def test_gunicorn_sends_no_server_version_and_no_store_on_private_answers(app, tmp_path, database_url, token_for):
+    token = token_for("staff")
+    server = start_gunicorn(server_env(database_url, tmp_path), tmp_path / "gunicorn.log", workers=1, threads=2)
+    try:
+        with urllib.request.urlopen(f"{server.url}/login", timeout=10) as response:
+            login_headers = response.headers
+        request = urllib.request.Request(f"{server.url}/api/v1/plans", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            api_headers = response.headers
+        time.sleep(0.1)
+    finally:
+        server.stop()
+    for headers in (login_headers, api_headers):
+        assert "gunicorn" not in (headers.get("Server") or "").lower()
+        assert not any(ch.isdigit() for ch in headers.get("Server") or "")
+    assert api_headers["Cache-Control"] == "no-store"

@@ -1,0 +1,170 @@
+"""The OpenAPI 3.1 description of the JSON API under /api/v1, served at /api/v1/openapi.json.
+
+Every route the app registers under /api/v1 must appear here with each of its methods
+(tests/test_openapi.py fails otherwise), and every answer it gives must match (schemathesis in CI).
+A new API route is documented in this file in the same change.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .compliance import ReviewState, Status
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "Bad request: a parameter or the upload is malformed (`error.code` says which)",
+        401: "No valid token or session (`unauthorized`)",
+        403: "The token's user may not act for this unit or plan (`forbidden`)",
+        404: "No such plan, unit or blank form (`not_found`)",
+        405: "Method not allowed",
+        408: "The request body did not arrive in time (`request_timeout`)",
+        409: "The unit is exempt from this plan (`exempt`)",
+        413: "Too large (`too_large`) or over the unit's storage quota (`quota_exceeded`)",
+        415: "Not a spreadsheet the tracker reads",
+        422: "The file is not a usable return of this unit (`wrong_return`, `identity_edited`, `parse_failed`…)",
+        429: "Too many uploads for this unit and plan (`too_many_uploads`); see Retry-After",
+        503: "Storage or the parser failed for a reason that is not the file's (`storage_failed`, `parse_killed`)",
+    }
+    answers = {str(s): _error(texts[s]) for s in statuses}
+    if 429 in statuses:
+        answers["429"]["headers"] = {"Retry-After": {"description": "Seconds until the next upload is accepted",
+                                                     "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return answers
+
+
+_PLAN_CODE = {"name": "plan_code", "in": "path", "required": True, "description": "Plan code",
+              "example": "bacgiang-2024", "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+_UNIT_CODE = {"name": "unit_code", "in": "path", "required": True, "description": "Unit code",
+              "example": "219", "schema": {"type": "string", "minLength": 1, "maxLength": 16}}
+_AS_OF = {"name": "as_of", "in": "query", "required": False,
+          "description": "The instant to evaluate at, ISO 8601 with an offset (default: now)",
+          "example": "2024-05-12T00:00:00+07:00", "schema": {"type": "string", "format": "date-time"}}
+_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
+                                 "properties": {"code": {"type": "string"},
+                                                "message": {"type": "string", "description": "Vietnamese"}}}},
+    },
+    "Plan": {
+        "type": "object", "required": ["code", "title", "deadline", "deadline_local"], "additionalProperties": False,
+        "properties": {"code": {"type": "string"}, "title": {"type": "string"},
+                       "deadline": {"type": "string", "format": "date-time"},
+                       "deadline_local": {"type": "string", "format": "date-time"}},
+    },
+    "UnitStanding": {
+        "type": "object", "additionalProperties": False,
+        "required": ["code", "name", "form", "status", "late", "complete", "first_received_at",
+                     "latest_received_at", "errors", "warnings", "review"],
+        "properties": {
+            "code": {"type": "string"}, "name": {"type": "string"},
+            "form": {"type": ["string", "null"], "description": "PL02, PL03…; null when exempt"},
+            "status": {"type": "string", "enum": [s.value for s in Status]},
+            "late": {"type": "boolean"}, "complete": {"type": "boolean"},
+            "first_received_at": _INSTANT, "latest_received_at": _INSTANT,
+            "errors": {"type": "integer", "minimum": 0}, "warnings": {"type": "integer", "minimum": 0},
+            "review": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["state", "reason"], "additionalProperties": False,
+                "properties": {"state": {"type": "string", "enum": [r.value for r in ReviewState]},
+                               "reason": {"type": ["string", "null"]}}}]},
+        },
+    },
+    "PlanStatus": {
+        "type": "object", "required": ["plan", "as_of", "deadline", "units"], "additionalProperties": False,
+        "properties": {"plan": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"},
+                       "deadline": {"type": "string", "format": "date-time"},
+                       "units": {"type": "array", "items": _ref("UnitStanding")}},
+    },
+    "Issue": {
+        "type": "object", "required": ["severity", "sheet", "cell", "indicator", "message"],
+        "additionalProperties": False,
+        "properties": {"severity": {"type": "string", "enum": ["error", "warning"]}, "sheet": {"type": "string"},
+                       "cell": {"type": ["string", "null"]}, "indicator": {"type": ["string", "null"]},
+                       "message": {"type": "string"}},
+    },
+    "ReturnVersion": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "version", "sha256", "received_at", "complete", "late", "status", "errors", "warnings",
+                     "issues"],
+        "properties": {
+            "id": {"type": "integer"}, "version": {"type": "integer", "minimum": 1},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "received_at": {"type": "string", "format": "date-time"},
+            "complete": {"type": "boolean"}, "late": {"type": "boolean"},
+            "status": {"type": "string", "enum": [s.value for s in Status]},
+            "errors": {"type": "integer", "minimum": 0}, "warnings": {"type": "integer", "minimum": 0},
+            "issues": {"type": "array", "items": _ref("Issue")},
+            "message": {"type": "string", "description": "Set when the same file was already stored"},
+        },
+    },
+}
+
+_XLSX_ANSWER = {"content": {XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}}}}
+
+
+def document() -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of /api/v1 as a plain dict."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tracker API (Sở LĐTBXH Bắc Giang)", "version": "1",
+                 "description": "Report collection and compliance. Authenticate with `Authorization: Bearer "
+                                "<token>` (tokens from `flask create-token`). Errors are "
+                                "`{\"error\": {\"code\", \"message\"}}` with a Vietnamese message."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+        "paths": {
+            "/api/v1/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document", "security": [],
+                "responses": {"200": {"description": "The OpenAPI document",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/plans": {"get": {
+                "operationId": "listPlans", "summary": "Plans, latest deadline first",
+                "responses": {"200": {"description": "Every plan",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "array", "items": _ref("Plan")}}}},
+                              **_errors(401)}}},
+            "/api/v1/plans/{plan_code}/status": {"get": {
+                "operationId": "planStatus", "summary": "Each unit's standing at as_of (a unit token: its own unit)",
+                "parameters": [_PLAN_CODE, _AS_OF],
+                "responses": {"200": {"description": "Standings",
+                                      "content": {"application/json": {"schema": _ref("PlanStatus")}}},
+                              **_errors(400, 401, 404)}}},
+            "/api/v1/plans/{plan_code}/export.xlsx": {"get": {
+                "operationId": "planExport", "summary": "Consolidated workbook at as_of (department only)",
+                "parameters": [_PLAN_CODE, _AS_OF],
+                "responses": {"200": {"description": "The consolidated workbook", **_XLSX_ANSWER},
+                              **_errors(400, 401, 403, 404)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/template": {"get": {
+                "operationId": "blankForm", "summary": "The unit's blank form",
+                "parameters": [_PLAN_CODE, _UNIT_CODE],
+                "responses": {"200": {"description": "The blank workbook", **_XLSX_ANSWER},
+                              **_errors(401, 403, 404)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/returns": {"post": {
+                "operationId": "uploadReturn", "summary": "Upload a filled return as the unit's next version",
+                "parameters": [_PLAN_CODE, _UNIT_CODE],
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                                   "note": {"type": "string", "maxLength": 2000,
+                                            "description": "Department staff only"}}}}}},
+                "responses": {"201": {"description": "A new version",
+                                      "content": {"application/json": {"schema": _ref("ReturnVersion")}}},
+                              "200": {"description": "The same file was already stored: that version",
+                                      "content": {"application/json": {"schema": _ref("ReturnVersion")}}},
+                              **_errors(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 503)}}},
+        },
+    }

@@ -1,0 +1,314 @@
+"""The outbox: stored messages claimed, sent after commit and marked, with no transaction open on SMTP.
+
+Messages are queued (``reminders.store``) inside the transaction of whatever caused them and sent
+here after that commit: by the request itself once it has committed (``send_after_request``), by
+``flask send-reminders`` and by the staff's buttons. Sending works in three short transactions per
+message at most, and never holds one while talking to the SMTP server:
+
+1. claim: a conditional UPDATE moves due rows to ``sending`` (one of two concurrent senders wins each
+   row), with a lease after which a crashed sender's rows are offered again;
+2. send, outside any transaction, over one connection, each message with a stable Message-ID
+   derived from its key (a receiver that gets a message twice can tell);
+3. right after the server accepts a message, its row is marked ``sent`` and committed.
+
+A sender asked to stop (SIGTERM/SIGINT in ``send-reminders``) finishes the message in flight and puts
+every claimed but unsent message back to ``pending`` at once (``release``). What is guaranteed is
+written in docs/production.md.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import select, update
+
+from . import mailer
+from .extensions import db
+from .models import OutboundMessage, Plan
+from .timeutil import as_utc, utc_now
+
+# First retry after 5 minutes, then 10, 20, 40...: a mail server restart is over by then.
+RETRY_BASE = timedelta(minutes=5)
+# A claimed message whose sender died mid-run is offered again after this long.
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+class MessageStatus(enum.StrEnum):
+    """Where a stored message is in its life; ``sending`` means claimed by a running sender."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        """Return the Vietnamese label shown on the mail log."""
+        return {"pending": "Chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi",
+                "failed": "Không gửi được"}[self.value]
+
+    @property
+    def tone(self) -> str:
+        """Return the badge colour class."""
+        return {"pending": "info", "sending": "info", "sent": "ok", "failed": "bad"}[self.value]
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    """What one sending pass did: counts, and the errors of the messages that did not go."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+    released: int = 0  # claimed, then put back to pending because the sender was asked to stop
+
+
+def department_cc(plan: Plan) -> str:
+    """Return the department mailbox copied on repeated overdue notices ('' when none is set)."""
+    return plan.department_email or current_app.config.get("DEPARTMENT_EMAIL") or ""
+
+
+def key_text(plan_code: str | None, unit_key: str, kind: str, step: str) -> str:
+    """Return a message's key as the X-Tracker-Key header shows it."""
+    return f"{plan_code or '-'}/{unit_key or '-'}/{kind}/{step}"
+
+
+def message_id(key: str, sender: str) -> str:
+    """Return the stable Message-ID of the message with ``key``: the same on every try of it."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "tracker.invalid"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}.tracker@{domain}>"
+
+
+def _backoff(attempts: int) -> timedelta:
+    return RETRY_BASE * (2 ** max(attempts - 1, 0))
+
+
+def due_filter(as_of: datetime) -> Any:
+    """Return the WHERE clause of messages a sender may take at ``as_of``."""
+    return (OutboundMessage.status.in_((MessageStatus.PENDING.value, MessageStatus.SENDING.value))
+            & (OutboundMessage.next_attempt_at <= as_of))
+
+
+def claim(limit: int | None, as_of: datetime) -> list[int]:
+    """Claim the due messages (oldest first, at most ``limit``) and commit; return their ids."""
+    query = (select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.attempts)
+             .where(due_filter(as_of)).order_by(OutboundMessage.id))
+    if limit is not None:
+        query = query.limit(limit)
+    candidates = db.session.execute(query).all()
+    table = OutboundMessage.__table__
+    claimed: list[int] = []
+    for row_id, status, attempts in candidates:
+        # Conditional on the state we read: only one of two concurrent senders gets each row.
+        result = db.session.execute(
+            update(table).where(table.c.id == row_id, table.c.status == status, table.c.attempts == attempts)
+            .values(status=MessageStatus.SENDING.value, attempts=attempts + 1,
+                    next_attempt_at=as_of + CLAIM_LEASE))
+        if result.rowcount == 1:
+            claimed.append(row_id)
+    db.session.commit()
+    return claimed
+
+
+def release(ids: Sequence[int], as_of: datetime) -> int:
+    """Put claimed-but-unsent messages back to pending, due at ``as_of``, and commit; return how many.
+
+    The claim's attempt is given back: the message was never offered to the server.
+    """
+    if not ids:
+        return 0
+    table = OutboundMessage.__table__
+    result = db.session.execute(
+        update(table).where(table.c.id.in_(list(ids)), table.c.status == MessageStatus.SENDING.value)
+        .values(status=MessageStatus.PENDING.value, attempts=table.c.attempts - 1, next_attempt_at=as_of))
+    db.session.commit()
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    id: int
+    attempts: int
+    recipients: tuple[str, ...]
+    message: Any  # a built mailer.TrackerMessage
+
+
+def _build(ids: list[int]) -> tuple[list[_Outgoing], list[str]]:
+    """Build the claimed messages; mark those with CR/LF in a header failed. Returns plain values only."""
+    rows = db.session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))
+                              .order_by(OutboundMessage.id)).all()
+    plans = {p.id: p for p in db.session.scalars(
+        select(Plan).where(Plan.id.in_({m.plan_id for m in rows if m.plan_id is not None})))}
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    outgoing: list[_Outgoing] = []
+    errors: list[str] = []
+    for row in rows:
+        # A reply to an intake message that named no plan has none.
+        plan = plans.get(row.plan_id) if row.plan_id is not None else None
+        reply_to = department_cc(plan) if plan is not None else current_app.config.get("DEPARTMENT_EMAIL") or ""
+        key = key_text(plan.code if plan is not None else None, row.unit_key, row.kind, row.step)
+        try:
+            message = mailer.build_message(row.subject, row.recipients, row.body_text, row.body_html,
+                                           cc=row.cc, reply_to=reply_to, headers={"X-Tracker-Key": key})
+        except mailer.HeaderInjection as exc:
+            row.status = MessageStatus.FAILED.value
+            row.last_error = f"Tiêu đề thư chứa ký tự xuống dòng, không gửi: {exc}"
+            row.next_attempt_at = None
+            errors.append(f"#{row.id}: {row.last_error}")
+            continue
+        message.msgId = message_id(key, sender)
+        outgoing.append(_Outgoing(row.id, row.attempts, tuple(row.recipients), message))
+    db.session.commit()  # ends the transaction: nothing is held while the server is talked to
+    return outgoing, errors
+
+
+def _outcome(item: _Outgoing, delivery: mailer.Delivery, as_of: datetime,
+             max_attempts: int) -> tuple[str, dict[str, Any]]:
+    """Return (sent/retrying/failed, the column values to store) for one message's delivery."""
+    if delivery.error is None:
+        return "sent", {"status": MessageStatus.SENT.value, "sent_at": as_of, "eml_path": delivery.eml_path,
+                        "last_error": "", "next_attempt_at": None}
+    if item.attempts >= max_attempts:
+        return "failed", {"status": MessageStatus.FAILED.value, "next_attempt_at": None,
+                          "last_error": f"Không gửi được sau {item.attempts} lần thử: {delivery.error}"}
+    return "retrying", {"status": MessageStatus.PENDING.value, "last_error": delivery.error,
+                        "next_attempt_at": as_of + _backoff(item.attempts)}
+
+
+def _store_outcomes(outcomes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Write the outcomes of several messages in one short transaction."""
+    if not outcomes:
+        return
+    table = OutboundMessage.__table__
+    for row_id, values in outcomes:
+        db.session.execute(update(table).where(table.c.id == row_id).values(**values))
+    db.session.commit()
+
+
+def flush_pending(limit: int | None = None, as_of: datetime | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> FlushReport:
+    """Send every stored message due at ``as_of`` (default: now) over one connection; return the counts.
+
+    Each message is marked in the database as soon as the server accepts (or refuses) it. When
+    ``should_stop`` turns true, no further message is started and the claimed ones left are released
+    to pending at once. Never raises on SMTP errors; a header with CR/LF marks that message failed.
+    """
+    as_of = utc_now() if as_of is None else as_utc(as_of)
+    if should_stop is not None and should_stop():
+        return FlushReport()
+    claimed = claim(limit, as_of)
+    if not claimed:
+        return FlushReport()
+    done: set[int] = set()
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
+    errors: list[str] = []
+    # Refusals are written together at the end (a dead server refuses every message at once); an
+    # acceptance is written at once, so a run stopped right after it cannot send that message again.
+    refused: list[tuple[int, dict[str, Any]]] = []
+    released = 0
+    try:
+        outgoing, build_errors = _build(claimed)
+        errors.extend(build_errors)
+        counts["failed"] += len(build_errors)
+        done.update(set(claimed) - {o.id for o in outgoing})
+        max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 5))
+
+        def on_result(index: int, delivery: mailer.Delivery) -> None:
+            item = outgoing[index]
+            outcome, values = _outcome(item, delivery, as_of, max_attempts)
+            counts[outcome] += 1
+            if delivery.error is None:
+                _store_outcomes([(item.id, values)])
+            else:
+                refused.append((item.id, values))
+                errors.append(f"#{item.id} ({', '.join(item.recipients)}): {delivery.error}")
+            done.add(item.id)
+
+        mailer.deliver([o.message for o in outgoing], on_result=on_result, should_stop=should_stop)
+    finally:
+        db.session.rollback()
+        _store_outcomes(refused)
+        released = release([i for i in claimed if i not in done], as_of)
+    for line in errors:
+        current_app.logger.warning("Thư chưa gửi được %s", line)
+    return FlushReport(sent=counts["sent"], retrying=counts["retrying"], failed=counts["failed"],
+                       errors=tuple(errors), released=released)
+
+
+# ---------------------------------------------------------------------------------------------
+# After the request's commit
+
+_flusher_lock = threading.Lock()
+_flusher_again = threading.Event()
+
+
+def _flush_in_background(app: Flask, limit: int) -> None:
+    # One flusher per process; a request arriving while it runs asks it for one more pass.
+    if not _flusher_lock.acquire(blocking=False):
+        _flusher_again.set()
+        return
+    try:
+        with app.app_context():
+            while True:
+                _flusher_again.clear()
+                try:
+                    flush_pending(limit)
+                except Exception:  # noqa: BLE001 - cron retries; a background thread has nobody to tell
+                    app.logger.exception("sending queued mail after a request failed")
+                finally:
+                    db.session.remove()
+                if not _flusher_again.is_set():
+                    break
+    finally:
+        _flusher_lock.release()
+
+
+def send_after_request(limit: int = 10, delay: float = 0.0) -> None:
+    """Send what the request queued, after its commit, as MAIL_SEND_AFTER_REQUEST says.
+
+    ``thread``: a background thread of this process sends it (after ``delay`` seconds), so the
+    answer never waits on the SMTP server; ``inline``: now, in the caller, outside any transaction;
+    ``off``: the next ``send-reminders`` run sends it. Call it only after the commit.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mode = app.config.get("MAIL_SEND_AFTER_REQUEST", "thread")
+    if mode == "inline":
+        if delay <= 0:
+            flush_pending(limit)
+        return
+    if mode != "thread":
+        return
+    if delay > 0:
+        timer = threading.Timer(delay, _flush_in_background, args=(app, limit))
+        timer.daemon = True
+        timer.start()
+    else:
+        threading.Thread(target=_flush_in_background, args=(app, limit), daemon=True,
+                         name="tracker-outbox").start()
+
+
+def send_message_after_request(message: Any) -> None:
+    """Deliver one message that is not stored (a password reset link) outside any transaction.
+
+    In ``thread`` mode a background thread sends it, so the answer takes as long whether or not the
+    address has an account.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mode = app.config.get("MAIL_SEND_AFTER_REQUEST", "thread")
+    if mode != "thread":
+        mailer.deliver([message])
+        return
+
+    def _send() -> None:
+        with app.app_context():
+            mailer.deliver([message])
+
+    threading.Thread(target=_send, daemon=True, name="tracker-mail").start()
