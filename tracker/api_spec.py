@@ -54,19 +54,20 @@ _INSTANT = {"type": ["string", "null"], "format": "date-time"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"],
                                  "properties": {"code": {"type": "string"},
-                                                "message": {"type": "string", "description": "Vietnamese"}}}},
+                                                "message": {"type": "string", "description": "Vietnamese"},
+                                                "last_reminded_at": {"type": "string", "format": "date-time"}}}},
     },
     "Plan": {
-        "type": "object", "required": ["code", "title", "deadline", "deadline_local"], "additionalProperties": False,
+        "type": "object", "required": ["code", "title", "deadline", "deadline_local"],
         "properties": {"code": {"type": "string"}, "title": {"type": "string"},
                        "deadline": {"type": "string", "format": "date-time"},
                        "deadline_local": {"type": "string", "format": "date-time"}},
     },
     "UnitStanding": {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
         "required": ["code", "name", "form", "status", "late", "complete", "first_received_at",
                      "latest_received_at", "errors", "warnings", "review"],
         "properties": {
@@ -76,14 +77,15 @@ SCHEMAS: dict[str, Any] = {
             "late": {"type": "boolean"}, "complete": {"type": "boolean"},
             "first_received_at": _INSTANT, "latest_received_at": _INSTANT,
             "errors": {"type": "integer", "minimum": 0}, "warnings": {"type": "integer", "minimum": 0},
+            "counted_version": {"type": ["integer", "null"]}, "last_reminded_at": _INSTANT,
             "review": {"oneOf": [{"type": "null"}, {
-                "type": "object", "required": ["state", "reason"], "additionalProperties": False,
+                "type": "object", "required": ["state", "reason"],
                 "properties": {"state": {"type": "string", "enum": [r.value for r in ReviewState]},
                                "reason": {"type": ["string", "null"]}}}]},
         },
     },
     "PlanStatus": {
-        "type": "object", "required": ["plan", "as_of", "deadline", "units"], "additionalProperties": False,
+        "type": "object", "required": ["plan", "as_of", "deadline", "units"],
         "properties": {"plan": {"type": "string"}, "as_of": {"type": "string", "format": "date-time"},
                        "deadline": {"type": "string", "format": "date-time"},
                        "units": {"type": "array", "items": _ref("UnitStanding")}},
@@ -96,7 +98,7 @@ SCHEMAS: dict[str, Any] = {
                        "message": {"type": "string"}},
     },
     "ReturnVersion": {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
         "required": ["id", "version", "sha256", "received_at", "complete", "late", "status", "errors", "warnings",
                      "issues"],
         "properties": {
@@ -111,6 +113,57 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+def _obj(keys: list[str], **properties: Any) -> dict[str, Any]:
+    """Return an object schema: ``keys`` required, the named ones typed, other keys allowed."""
+    return {"type": "object", "required": keys, "properties": properties}
+
+
+_NUMBER = {"name": "number", "in": "path", "required": True, "description": "Version number",
+           "example": 1, "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+_N = {**_NUMBER, "name": "n"}
+_SINCE = {"name": "since", "in": "query", "required": False, "description": "Compare with this version",
+          "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+SCHEMAS.update({
+    "Withdrawal": _obj(["version", "withdrawn_at", "status", "counted_version"],
+                       version={"type": "integer"}, withdrawn_at={"type": "string", "format": "date-time"},
+                       status={"type": "string", "enum": [s.value for s in Status]},
+                       counted_version={"type": ["integer", "null"]}),
+    "Reminder": _obj(["plan", "unit", "name", "message_id", "queued_at", "recipients"],
+                     plan={"type": "string"}, unit={"type": "string"}, name={"type": "string"},
+                     message_id={"type": "integer"}, queued_at={"type": "string", "format": "date-time"},
+                     recipients={"type": "array", "items": {"type": "string"}}),
+    "Timeliness": _obj(["plan", "as_of", "deadline", "required", "reporting_rate", "on_time_rate", "days"],
+                       plan={"type": "string"}, **{"required": {"type": "integer"}},
+                       reporting_rate={"type": "number"}, on_time_rate={"type": "number"},
+                       days={"type": "array", "items": _obj(
+                           ["date", "received", "complete", "on_time", "reminders_sent"],
+                           date={"type": "string", "format": "date"}, received={"type": "integer"},
+                           complete={"type": "integer"}, on_time={"type": "integer"},
+                           reminders_sent={"type": "integer"})}),
+    "ReviewQueue": _obj(["plan", "versions"], plan={"type": "string"}, versions={"type": "array", "items": _obj(
+        ["unit", "name", "form", "version", "received_at", "warnings", "late"], unit={"type": "string"},
+        version={"type": "integer"}, warnings={"type": "integer"}, late={"type": "boolean"})}),
+    "IntakeRecords": _obj(["records"], records={"type": "array", "items": _obj(
+        ["id", "message_id", "received_at", "sender", "subject", "unit", "plan", "filename", "state", "reason",
+         "version"], id={"type": "integer"}, unit=_NULLABLE_STR, plan=_NULLABLE_STR,
+        state={"type": "string"}, version={"type": ["integer", "null"]})}),
+    "VersionChanges": _obj(["version", "since", "changes", "issues_added", "issues_removed"],
+                           version={"type": "integer"}, since={"type": "integer"},
+                           changes={"type": "array", "items": {"type": "object"}},
+                           issues_added={"type": "array", "items": {"type": "object"}},
+                           issues_removed={"type": "array", "items": {"type": "object"}}),
+    "Outliers": _obj(["plan", "items"], plan={"type": "string"},
+                     items={"type": "array", "items": _obj(["unit", "form", "indicator", "value", "reason"],
+                                                           unit={"type": "string"}, reason={"type": "string"})}),
+})
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
 
 _XLSX_ANSWER = {"content": {XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}}}}
 
@@ -166,5 +219,35 @@ def document() -> dict[str, Any]:
                               "200": {"description": "The same file was already stored: that version",
                                       "content": {"application/json": {"schema": _ref("ReturnVersion")}}},
                               **_errors(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 503)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/versions/{number}/withdraw": {"post": {
+                "operationId": "withdrawVersion", "summary": "Withdraw a version (it no longer counts)",
+                "parameters": [_PLAN_CODE, _UNIT_CODE, _NUMBER],
+                "responses": {"200": _json("Withdrawn", "Withdrawal"), **_errors(400, 401, 403, 404, 409)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/remind": {"post": {
+                "operationId": "remindUnit", "summary": "Send the unit a reminder by hand (department only)",
+                "parameters": [_PLAN_CODE, _UNIT_CODE],
+                "responses": {"201": _json("Queued and sent", "Reminder"), "200": _json("Queued", "Reminder"),
+                              **_errors(400, 401, 403, 404, 409, 422, 429)}}},
+            "/api/v1/plans/{plan_code}/timeliness": {"get": {
+                "operationId": "planTimeliness", "summary": "Day-by-day receipts and reminders (department only)",
+                "parameters": [_PLAN_CODE, _AS_OF],
+                "responses": {"200": _json("The series", "Timeliness"), **_errors(400, 401, 403, 404)}}},
+            "/api/v1/plans/{plan_code}/review-queue": {"get": {
+                "operationId": "reviewQueue", "summary": "Versions waiting for review (department only)",
+                "parameters": [_PLAN_CODE],
+                "responses": {"200": _json("The queue", "ReviewQueue"), **_errors(401, 403, 404)}}},
+            "/api/v1/intake": {"get": {
+                "operationId": "intakeRecords", "summary": "Returns received by email, one row per attachment",
+                "parameters": [{"name": "state", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["accepted", "held", "refused", "ignored"]}}],
+                "responses": {"200": _json("The records", "IntakeRecords"), **_errors(400, 401, 403)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/versions/{n}/changes": {"get": {
+                "operationId": "versionChanges", "summary": "What changed since the previous (or ?since) version",
+                "parameters": [_PLAN_CODE, _UNIT_CODE, _N, _SINCE],
+                "responses": {"200": _json("The changes", "VersionChanges"), **_errors(400, 401, 403, 404)}}},
+            "/api/v1/plans/{plan_code}/outliers": {"get": {
+                "operationId": "planOutliers", "summary": "Figures flagged as unusual (department only)",
+                "parameters": [_PLAN_CODE],
+                "responses": {"200": _json("The flags", "Outliers"), **_errors(401, 403, 404)}}},
         },
     }
