@@ -72,6 +72,7 @@ ALLOWED = {
 # Every endpoint we know by name. Unknown ones fall to the prefix rules of ``classify``.
 EXPECTED: dict[str, str] = {
     "static": PUBLIC,
+    "api.openapi": PUBLIC,
     "auth.login": PUBLIC,
     "auth.logout": PUBLIC,
     "auth.forgot_password": PUBLIC,
