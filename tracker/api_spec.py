@@ -155,6 +155,7 @@ SCHEMAS.update({
                            changes={"type": "array", "items": {"type": "object"}},
                            issues_added={"type": "array", "items": {"type": "object"}},
                            issues_removed={"type": "array", "items": {"type": "object"}}),
+    "SignedReport": _obj(["version", "created"], version={"type": "integer"}, created={"type": "boolean"}),
     "Outliers": _obj(["plan", "items"], plan={"type": "string"},
                      items={"type": "array", "items": _obj(["unit", "form", "indicator", "value", "reason"],
                                                            unit={"type": "string"}, reason={"type": "string"})}),
@@ -219,6 +220,15 @@ def document() -> dict[str, Any]:
                               "200": {"description": "The same file was already stored: that version",
                                       "content": {"application/json": {"schema": _ref("ReturnVersion")}}},
                               **_errors(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 503)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/signed-report": {"post": {
+                "operationId": "uploadSignedReport", "summary": "Upload the signed report (PDF) of the unit",
+                "parameters": [_PLAN_CODE, _UNIT_CODE],
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "contentMediaType": "application/pdf"}}}}}},
+                "responses": {"201": _json("A new signed report", "SignedReport"),
+                              "200": _json("The same file was already stored", "SignedReport"),
+                              **_errors(400, 401, 403, 404, 408, 409, 413, 415, 422, 503)}}},
             "/api/v1/plans/{plan_code}/units/{unit_code}/versions/{number}/withdraw": {"post": {
                 "operationId": "withdrawVersion", "summary": "Withdraw a version (it no longer counts)",
                 "parameters": [_PLAN_CODE, _UNIT_CODE, _NUMBER],

@@ -1,7 +1,7 @@
 """stays up: session generation per user
 
 Revision ID: 0003
-Revises: 0007
+Revises: 0004
 Create Date: 2026-12-01 09:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0003"
-down_revision = "0007"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
