@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from . import mailer
 from .extensions import db
@@ -271,6 +272,41 @@ def _flush_in_background(app: Flask, limit: int) -> None:
         _flusher_lock.release()
 
 
+_timer_lock = threading.Lock()
+_timer_fires_at: float | None = None  # time.monotonic() of this process's pending delayed flush
+
+
+def _schedule(app: Flask, limit: int, delay: float) -> None:
+    """Flush once ``delay`` seconds from now, unless a flush already pending fires before that: it
+    reschedules itself for what is still due later, so one timer serves every upload of the process."""
+    global _timer_fires_at
+    fires_at = time.monotonic() + delay
+    with _timer_lock:
+        if _timer_fires_at is not None and time.monotonic() <= _timer_fires_at <= fires_at + 1:
+            return
+        _timer_fires_at = fires_at
+    timer = threading.Timer(delay, _timer_fired, args=(app, limit))
+    timer.daemon = True
+    timer.start()
+
+
+def _timer_fired(app: Flask, limit: int) -> None:
+    global _timer_fires_at
+    with _timer_lock:
+        _timer_fires_at = None
+    _flush_in_background(app, limit)
+    with app.app_context():
+        try:
+            now = utc_now()
+            later = db.session.scalar(select(func.min(OutboundMessage.next_attempt_at)).where(
+                OutboundMessage.status == MessageStatus.PENDING.value, OutboundMessage.next_attempt_at > now,
+                OutboundMessage.next_attempt_at <= now + timedelta(hours=1)))
+        finally:
+            db.session.remove()
+    if later is not None:
+        _schedule(app, limit, (as_utc(later) - now).total_seconds() + 1)
+
+
 def send_after_request(limit: int = 10, delay: float = 0.0) -> None:
     """Send what the request queued, after its commit, as MAIL_SEND_AFTER_REQUEST says.
 
@@ -287,9 +323,7 @@ def send_after_request(limit: int = 10, delay: float = 0.0) -> None:
     if mode != "thread":
         return
     if delay > 0:
-        timer = threading.Timer(delay, _flush_in_background, args=(app, limit))
-        timer.daemon = True
-        timer.start()
+        _schedule(app, limit, delay)
     else:
         threading.Thread(target=_flush_in_background, args=(app, limit), daemon=True,
                          name="tracker-outbox").start()
