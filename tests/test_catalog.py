@@ -18,7 +18,10 @@ from tracker.catalog import (
     FormDefinitionError,
     Ref,
     RowRange,
+    LAYOUT_LOCK_NAME,
     check_forms,
+    layout_key,
+    read_layout_lock,
     column_letter,
     load_form,
     load_forms,
@@ -160,6 +163,7 @@ def test_range_rule_expands_to_every_row_between(forms) -> None:
 def _copy(tmp_path: Path, code: str = "PL03") -> Path:
     target = tmp_path / f"{code}.toml"
     shutil.copy(FORMS_DIR / f"{code}.toml", target)
+    shutil.copy(FORMS_DIR / LAYOUT_LOCK_NAME, tmp_path / LAYOUT_LOCK_NAME)
     return target
 
 
@@ -299,6 +303,44 @@ def test_adding_a_row_shows_up_and_shifts_the_rows_below(tmp_path: Path) -> None
     assert ("B01", "children_3_6", "base_total") in rule.instances[0].cells
     assert b01.max_row == old.max_row + 1
 
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    # A label reworded, a row inserted, a breakdown header renamed: each a different layout.
+    ('label = "Số trẻ em sinh ra sống trong kỳ"', 'label = "Số trẻ em sinh ra trong kỳ"'),
+    ('  { code = "children_6_11",', '  { code = "children_3_6", stt = "3.1a", label = "Trẻ em từ 3 đến dưới 6 tuổi", '
+     'unit = "Người", kind = "stock" },\n  { code = "children_6_11",'),
+])
+def test_a_layout_change_without_a_version_bump_fails_check_forms(app, runner, tmp_path, old, new) -> None:
+    forms = tmp_path / "forms"
+    shutil.copytree(FORMS_DIR, forms, ignore=shutil.ignore_patterns("plans", "units"))
+    app.config["REPORT_FORMS_DIR"] = str(forms)
+    assert runner.invoke(args=["check-forms"]).exit_code == 0
+    path = forms / "PL03.toml"
+    _edit(path, old, new)
+    result = runner.invoke(args=["check-forms"])
+    assert result.exit_code == 1
+    assert "bố cục của PL03 đã thay đổi" in result.output and "không tăng «version»" in result.output
+    assert f"{path}:" in result.output
+    # --record never rewrites a recorded line: the same layout change still fails.
+    assert runner.invoke(args=["check-forms", "--record"]).exit_code == 1
+    # With the version bumped the new layout is recorded beside the old one, and the check passes.
+    _edit(path, "version = 1", "version = 2")
+    recorded = runner.invoke(args=["check-forms", "--record"])
+    assert recorded.exit_code == 0, recorded.output
+    assert "Đã ghi PL03 phiên bản 2" in recorded.output
+    lock = read_layout_lock(forms)
+    assert lock["PL03"][1] == load_form(FORMS_DIR / "PL03.toml").layout_fingerprint
+    assert lock["PL03"][2] == load_form(path).layout_fingerprint != lock["PL03"][1]
+
+
+def test_shipped_layouts_are_recorded_and_fold_case_space_and_tone_placement(forms) -> None:
+    lock = read_layout_lock(FORMS_DIR)
+    for code, form in forms.items():
+        assert lock[code][form.version] == form.layout_fingerprint
+    assert layout_key("  Huyện Hiệp  Hoà ") == layout_key("HUYỆN HIỆP HÒA") == layout_key("huyện hiệp hòa")
+    assert layout_key("Thuỷ lợi") == layout_key("thủy lợi") and layout_key("Hoà") != layout_key("Hóa")
+    assert layout_key(3.0) == "3" and layout_key(None) == layout_key(float("nan")) == ""
 
 
 def test_check_forms_command(runner) -> None:

@@ -55,10 +55,10 @@ def server_read(data: bytes) -> ParseResult | Refusal | isolation.WorkerError:
     settings = returns.UploadSettings(max_bytes=LIMITS.max_bytes, parse_timeout=PARSE_TIMEOUT,
                                       parse_memory_limit=1024 * 1024 * 1024, secret=SECRET)
     try:
-        inspect(data, "bao-cao.xlsx", LIMITS)
+        inspected = inspect(data, "bao-cao.xlsx", LIMITS)
         # returns._parse is the server's call into the worker: it maps worker failures and the readers'
         # ValueError/KeyError/... to refusals, so what escapes it would escape the upload too.
-        return returns._parse(data, FORM, settings)
+        return returns._parse(data, FORM, settings, {}, inspected.formulas)
     except (Refusal, isolation.WorkerError) as outcome:
         return outcome
 

@@ -28,16 +28,13 @@ from tracker.catalog import (
 from tracker.workbook import (
     COVER_SHEET_NAME,
     ISSUES_SHEET_NAME,
-    META_FIELDS,
-    META_SHEET_NAME,
     all_extents,
     annotate,
     build_blank,
     excel_formula,
-    identity_checksum,
-    verify_identity,
     workbook_filename,
 )
+from tracker.identity import META_FIELDS, META_SHEET_NAME, identity_checksum, read_identity
 
 from forms_fixtures import FORMS_DIR, consistent_values, shipped_forms
 from returns_fixtures import fill_workbook, make_context, sample_texts
@@ -96,22 +93,28 @@ def test_metadata_sheet_is_very_hidden_and_identifies_the_file(
     assert meta["unit_code"] == ctx.unit_code  # type: ignore[attr-defined]
     assert meta["unit_name"] == ctx.unit_name  # type: ignore[attr-defined]
     assert meta["issued_at"] == "20/04/2024 08:00"
-    expected = identity_checksum(code, form.version, "bacgiang-2024", ctx.unit_code, SECRET)  # type: ignore[attr-defined]
+    assert meta["layout"] == form.layout_fingerprint
+    expected = identity_checksum(code, form.version, form.layout_fingerprint, "bacgiang-2024",
+                                 ctx.unit_code, SECRET)  # type: ignore[attr-defined]
     assert meta["checksum"] == expected
     assert len(expected) == 16 and int(expected, 16) >= 0
-    assert verify_identity({k: str(v) for k, v in meta.items()}, SECRET)
 
 
 def test_checksum_detects_an_edited_identity_or_another_secret() -> None:
-    base = identity_checksum("PL03", 1, "bacgiang-2024", "219", SECRET)
-    assert identity_checksum("PL03", "1", "bacgiang-2024", "219", SECRET) == base
-    assert identity_checksum("PL03", 1, "bacgiang-2024", "218", SECRET) != base
-    assert identity_checksum("PL02", 1, "bacgiang-2024", "219", SECRET) != base
-    assert identity_checksum("PL03", 2, "bacgiang-2024", "219", SECRET) != base
-    assert identity_checksum("PL03", 1, "bacgiang-2024", "219", "other") != base
-    meta = {"form_code": "PL03", "form_version": "1", "plan_code": "bacgiang-2024", "unit_code": "218",
-            "checksum": base}
-    assert not verify_identity(meta, SECRET)
+    base = identity_checksum("PL03", 1, "abc", "bacgiang-2024", "219", SECRET)
+    assert identity_checksum("PL03", "1", "abc", "bacgiang-2024", "219", SECRET) == base
+    assert identity_checksum("PL03", 1, "abc", "bacgiang-2024", "218", SECRET) != base
+    assert identity_checksum("PL02", 1, "abc", "bacgiang-2024", "219", SECRET) != base
+    assert identity_checksum("PL03", 2, "abc", "bacgiang-2024", "219", SECRET) != base
+    assert identity_checksum("PL03", 1, "abd", "bacgiang-2024", "219", SECRET) != base
+    assert identity_checksum("PL03", 1, "abc", "bacgiang-2024", "219", "other") != base
+    import numpy as np
+
+    rows = [("form_code", "PL03"), ("form_version", "1"), ("layout", "abc"), ("plan_code", "bacgiang-2024"),
+            ("unit_code", "219"), ("checksum", base)]
+    assert read_identity(np.array(rows, dtype=object), SECRET).checksum_ok
+    rows[4] = ("unit_code", "218")
+    assert not read_identity(np.array(rows, dtype=object), SECRET).checksum_ok
 
 
 def test_calamine_reads_metadata_as_text(blanks: dict[str, bytes]) -> None:

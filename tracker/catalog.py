@@ -62,8 +62,10 @@ yêu cầu, C the unit's answer.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -771,6 +773,84 @@ class Form:
         sheet = self.sheet(key[0])
         return sheet.name, sheet.cell(key[1], key[2])
 
+    @cached_property
+    def layout(self) -> tuple[LayoutSheet, ...]:
+        """Return what the layout check compares in a return, sheet by sheet (see ``LayoutSheet``)."""
+        return tuple(_sheet_layout(sheet) for sheet in self.sheets)
+
+    @cached_property
+    def layout_fingerprint(self) -> str:
+        """Return the first 16 hex digits of the SHA-256 of ``layout`` (names and folded texts).
+
+        Written into every blank form's identity sheet and recorded per form version in
+        ``LAYOUT_LOCK_NAME``: a layout that changes without a version bump fails ``check_forms``.
+        """
+        parts = []
+        for sheet in self.layout:
+            parts.append(f"sheet\x1f{layout_key(sheet.name)}")
+            for line in sheet.lines:
+                parts.extend(f"{line.excel_row}\x1f{col}\x1f{key}" for col, _, key in line.cells)
+        return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout: what a return's data sheets must show where, so a value is read by what its row says
+
+# The five Vietnamese tone marks (huyền, sắc, hỏi, ngã, nặng) as combining characters. Old and new
+# tone placement ("hoà"/"hòa", "thuỷ"/"thủy") differ only in which vowel carries the mark.
+_TONE_MARKS = frozenset("\u0300\u0301\u0309\u0303\u0323")
+
+
+def layout_key(value: object) -> str:
+    """Return ``value`` as the layout check compares it: NFC text, case and whitespace folded, and
+    each word's tone mark moved to the end of the word, so old and new tone placement compare alike.
+    A whole float prints without ".0" (an STT typed as a number); None and NaN are "".
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    words = []
+    for word in unicodedata.normalize("NFD", str(value).casefold()).split():
+        tones = "".join(sorted(ch for ch in word if ch in _TONE_MARKS))
+        words.append("".join(ch for ch in word if ch not in _TONE_MARKS) + tones)
+    return unicodedata.normalize("NFC", " ".join(words))
+
+
+@dataclass(frozen=True)
+class LayoutLine:
+    """One sheet row the check compares: ``cells`` are (column index, text as issued, layout_key)."""
+
+    excel_row: int
+    cells: tuple[tuple[int, str, str], ...]
+
+
+@dataclass(frozen=True)
+class LayoutSheet:
+    """A data sheet's fixed texts: the header rows (STT, Chỉ tiêu, ĐVT, Ghi chú and every value
+    column's breakdown header) and, for every line of the sheet (group lines too), its STT and label.
+
+    Period headers are left out: a plan may rename its periods ("Quý I/2024") without changing the
+    form. Row 1 to 3 hold the unit and plan, which the identity sheet already checks.
+    """
+
+    name: str
+    lines: tuple[LayoutLine, ...]
+
+
+def _line(excel_row: int, cells: list[tuple[int, str]]) -> LayoutLine:
+    return LayoutLine(excel_row, tuple((col, text, layout_key(text)) for col, text in cells))
+
+
+def _sheet_layout(sheet: Sheet) -> LayoutSheet:
+    lines = [
+        _line(PERIOD_HEADER_ROW, [(STT_COL, "STT"), (LABEL_COL, "Chỉ tiêu"), (UNIT_COL, "ĐVT"),
+                                  (sheet.note_col, "Ghi chú")]),
+        _line(BREAKDOWN_HEADER_ROW, [(column.index, column.breakdown_label) for column in sheet.columns]),
+    ]
+    lines.extend(_line(row.excel_row, [(STT_COL, row.stt), (LABEL_COL, row.label)]) for row in sheet.rows)
+    return LayoutSheet(sheet.name, tuple(lines))
+
 
 # ---------------------------------------------------------------------------------------------
 # Loading
@@ -1474,8 +1554,80 @@ def shared_key_problems(forms: list[Form]) -> list[FormDefinitionError]:
     return problems
 
 
+# Not "*.toml": every such file in the folder is a form definition.
+LAYOUT_LOCK_NAME = "layouts.lock"
+_LOCK_HEADER = """\
+# Layout fingerprints of every form version ever issued: form code -> version -> fingerprint.
+# Written by `flask --app tracker check-forms --record`, which only ever adds lines. A blank form
+# carries its fingerprint in the hidden identity sheet, so a recorded line must never change:
+# a form whose layout changes needs a new `version`. Commit this file with the form definitions.
+"""
+
+
+def read_layout_lock(directory: Path) -> dict[str, dict[int, str]]:
+    """Return {form code: {version: fingerprint}} recorded in ``directory``; {} when there is no lock file.
+
+    Raises FormDefinitionError when the file is not valid TOML of that shape.
+    """
+    path = Path(directory) / LAYOUT_LOCK_NAME
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return {code: {int(version): str(fp) for version, fp in versions.items()} for code, versions in data.items()}
+    except (tomllib.TOMLDecodeError, AttributeError, ValueError, UnicodeDecodeError) as exc:
+        raise FormDefinitionError(path, 1, f"tệp khoá bố cục không hợp lệ: {exc}") from None
+
+
+def layout_lock_errors(forms: Mapping[str, Form], directory: Path) -> list[str]:
+    """Return one error per form whose layout fingerprint is unrecorded or differs from the recorded one."""
+    path = Path(directory) / LAYOUT_LOCK_NAME
+    try:
+        lock = read_layout_lock(directory)
+    except FormDefinitionError as exc:
+        return [str(exc)]
+    errors = []
+    for code, form in sorted(forms.items()):
+        recorded = lock.get(code, {}).get(form.version)
+        if recorded is None:
+            errors.append(f"{path}: {code} phiên bản {form.version} chưa được ghi dấu vân tay bố cục "
+                          f"({form.layout_fingerprint}); chạy «flask --app tracker check-forms --record» và "
+                          "đưa tệp này vào kho mã cùng định nghĩa biểu mẫu.")
+        elif recorded != form.layout_fingerprint:
+            errors.append(f"{form.source}:{_line_of(form.source.read_text(encoding='utf-8'), ('version',))}: "
+                          f"bố cục của {code} đã thay đổi (dấu vân tay {form.layout_fingerprint}, đã ghi "
+                          f"{recorded} cho phiên bản {form.version}) mà không tăng «version». Biểu mẫu trống "
+                          "đã phát hành theo bố cục cũ sẽ bị đọc sai: hãy tăng version rồi chạy "
+                          "«check-forms --record».")
+    return errors
+
+
+def record_layouts(forms: Mapping[str, Form], directory: Path) -> list[str]:
+    """Add every unrecorded (form, version) fingerprint to the lock file; return what was added.
+
+    Never changes a recorded line (that is what ``layout_lock_errors`` reports).
+    """
+    lock = read_layout_lock(directory)
+    added = []
+    for code, form in sorted(forms.items()):
+        if form.version not in lock.setdefault(code, {}):
+            lock[code][form.version] = form.layout_fingerprint
+            added.append(f"{code} phiên bản {form.version}: {form.layout_fingerprint}")
+    if added:
+        lines = [_LOCK_HEADER]
+        for code in sorted(lock):
+            lines.append(f"\n[{code}]\n")
+            lines.extend(f'{version} = "{fp}"\n' for version, fp in sorted(lock[code].items()))
+        (Path(directory) / LAYOUT_LOCK_NAME).write_text("".join(lines), encoding="utf-8")
+    return added
+
+
 def check_forms(directory: Path) -> list[str]:
-    """Return every definition error of the forms in ``directory`` ("file:line: message"); [] when fine."""
+    """Return every definition error of the forms in ``directory`` ("file:line: message"); [] when fine.
+
+    Besides each file's own errors, a form whose layout fingerprint is not the one recorded for its
+    version in ``LAYOUT_LOCK_NAME`` (or not recorded at all) is an error.
+    """
     errors: list[str] = []
     codes: dict[str, Path] = {}
     loaded: list[Form] = []
@@ -1495,4 +1647,6 @@ def check_forms(directory: Path) -> list[str]:
         codes.setdefault(form.code, path)
         loaded.append(form)
     errors.extend(str(problem) for problem in shared_key_problems(loaded))
-    return errors
+    # One form per code for the lock check (a duplicate code is reported above).
+    by_code = {f.code: f for f in reversed(loaded)}
+    return errors + layout_lock_errors(by_code, directory)

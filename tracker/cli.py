@@ -116,11 +116,19 @@ def create_token_command(email: str) -> None:
 
 
 @click.command("check-forms")
+@click.option("--record", is_flag=True, help="Ghi dấu vân tay bố cục của các phiên bản biểu mẫu mới vào "
+              "report_forms/layouts.lock (không bao giờ sửa dòng đã ghi).")
 @with_appcontext
-def check_forms_command() -> None:
-    """Load and check every form definition; exit 1 listing each error with its file and line."""
-    from .catalog import check_forms, load_forms
+def check_forms_command(record: bool) -> None:
+    """Load and check every form definition and its recorded layout; exit 1 listing each error."""
+    from .catalog import check_forms, load_forms, record_layouts
 
+    if record:
+        try:
+            for line in record_layouts(load_forms(forms_dir()), forms_dir()):
+                click.echo(f"Đã ghi {line}")
+        except Exception as exc:  # noqa: BLE001 - reported below by check_forms with file and line
+            click.echo(f"Không ghi được: {exc}", err=True)
     errors = check_forms(forms_dir())
     if errors:
         for error in errors:
@@ -129,4 +137,4 @@ def check_forms_command() -> None:
     for form in load_forms(forms_dir()).values():
         cells = sum(1 for sheet in form.sheets for _ in sheet.input_cells())
         click.echo(f"{form.code} phiên bản {form.version}: {len(form.sheets)} biểu, {cells} ô nhập, "
-                   f"{len(form.rules)} quy tắc — hợp lệ.")
+                   f"{len(form.rules)} quy tắc, bố cục {form.layout_fingerprint} — hợp lệ.")

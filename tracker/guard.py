@@ -64,6 +64,9 @@ class Inspected:
     sha256: str
     sheet_names: tuple[str, ...]
     filename: str
+    # Every formula cell found: (sheet name, A1 address, has a cached value). The parser reads an
+    # input cell holding one with a warning (or an error without a cached value).
+    formulas: tuple[tuple[str, str, bool], ...] = ()
 
 
 _STATUS: dict[str, int] = {
@@ -81,6 +84,18 @@ _STATUS: dict[str, int] = {
     "xml_entity": 422,
     "extent": 422,
     "inflated_count": 422,
+    "active_content": 422,
+    "no_file": 400,
+    "exempt": 409,
+    "no_identity": 422,
+    "wrong_return": 422,
+    "identity_edited": 422,
+    "old_form": 422,
+    "layout_changed": 422,
+    "parse_timeout": 422,
+    "parse_memory": 422,
+    "parse_failed": 422,
+    "storage_failed": 503,
 }
 
 _REDO = "Hãy mở tệp bằng Excel, lưu lại dưới dạng “Sổ làm việc Excel (*.xlsx)” rồi tải lên lần nữa."
@@ -106,22 +121,55 @@ _MESSAGES: dict[str, str] = {
     "extent": "Trang tính “{sheet}” có dữ liệu tại {cell}, nằm ngoài phạm vi biểu mẫu (tối đa {max_row} dòng, "
     "đến cột {max_col}). Hãy xoá các ô thừa ngoài biểu mẫu rồi tải lên lần nữa.",
     "inflated_count": "Tệp khai báo số lượng phần tử lớn bất thường so với nội dung. " + _REDO,
+    # Active content: what was found, then how to send a clean file.
+    "active_content": "Tệp có {what}, hệ thống không nhận nội dung có thể tự chạy hoặc lấy dữ liệu từ nơi "
+    "khác. Hãy tải biểu mẫu trống mới từ hệ thống, chỉ nhập số liệu (không dán liên kết, đối tượng hay công "
+    "thức lấy dữ liệu bên ngoài) rồi tải lên lại.",
+    # Not a file the upload can use.
+    "no_file": "Chưa chọn tệp báo cáo để tải lên.",
+    "exempt": "{unit} được miễn báo cáo theo kế hoạch này ({reason}); không cần tải lên.",
+    # Identity (tracker.identity): which return this file is.
+    "no_identity": "Tệp này không phải biểu mẫu do hệ thống phát hành (không tìm thấy thông tin nhận dạng). "
+    "Hãy tải biểu mẫu trống của đơn vị mình từ hệ thống, điền số liệu vào đó rồi tải lên.",
+    "wrong_return": "Tệp này là {found}, không phải {expected}. Hãy tải lên đúng biểu mẫu của đơn vị mình "
+    "(tải biểu mẫu trống ở trang của đơn vị).",
+    "identity_edited": "Thông tin nhận dạng ẩn trong tệp đã bị sửa nên không xác định được tệp thuộc đơn vị "
+    "nào. Hãy tải biểu mẫu trống mới từ hệ thống, chép số liệu sang rồi tải lên lại.",
+    "old_form": "Tệp được lập từ mẫu {form} phiên bản {found}, nay mẫu đã được cập nhật (phiên bản "
+    "{version}). Hãy tải biểu mẫu mới nhất từ hệ thống, chép số liệu sang rồi tải lên lại.",
+    # Layout (tracker.layout): the sheets no longer look like the form, so no value can be trusted.
+    "layout_changed": "{where}: biểu mẫu ghi «{expected}», tệp ghi «{found}». Vui lòng tải biểu mẫu mới và "
+    "nhập lại.",
+    "layout_sheet_missing": "Tệp không có trang «{sheet}» của biểu mẫu (trang có thể đã bị đổi tên hoặc xoá; "
+    "các trang của tệp: {present}). Vui lòng tải biểu mẫu mới và nhập lại.",
+    # Reading and storing (tracker.returns).
+    "parse_timeout": "Tệp cần quá nhiều thời gian để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu tải về từ "
+    "hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.",
+    "parse_memory": "Tệp cần quá nhiều bộ nhớ để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu tải về từ hệ "
+    "thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.",
+    "parse_failed": "Không đọc được tệp: tệp có cấu trúc bất thường khiến trình đọc bảng tính dừng lại. "
+    "Hãy mở tệp bằng Excel, lưu lại dưới dạng .xlsx rồi tải lên lần nữa.",
+    "parse_failed_content": "Không đọc được nội dung tệp. Hãy mở tệp bằng Excel, lưu lại dưới dạng .xlsx "
+    "rồi tải lên lần nữa.",
+    "storage_failed": "Hệ thống tạm thời không ghi được dữ liệu nên báo cáo chưa được lưu. Vui lòng tải lên "
+    "lại sau ít phút; nếu vẫn không được, hãy báo cho Sở LĐTBXH.",
 }
 
 
 class Refusal(Exception):
-    """An upload the guard will not pass to a parser.
+    """An upload the tracker will not take, from the guard, the parser or the upload use case.
 
     ``code`` is stable for programs, ``message`` is Vietnamese for the district officer (what is
     wrong and what to do), ``status`` is the HTTP status to answer with, ``detail`` is English for
-    the log.
+    the log. Every message comes from ``_MESSAGES`` (the one table of refusal messages), keyed by
+    ``template`` or else by ``code`` and filled with ``fmt``; its status from ``_STATUS``.
     """
 
     def __init__(self, code: str, message: str | None = None, status: int | None = None,
-                 detail: str = "", **fmt: object) -> None:
+                 detail: str = "", *, template: str | None = None, **fmt: object) -> None:
         self.code = code
-        self.message = message if message is not None else _MESSAGES[code].format(**fmt)
-        self.status = status if status is not None else _STATUS[code]
+        self.message = message if message is not None else _MESSAGES[template or code].format(**fmt)
+        self.status = status if status is not None else _STATUS.get(code, 422)
         self.detail = detail
         super().__init__(self.message)
 
@@ -149,8 +197,9 @@ def inspect(data: bytes, filename: str, limits: Limits = Limits()) -> Inspected:
     if size > limits.max_bytes:
         raise Refusal("too_large", limit=_mb(limits.max_bytes), detail=f"{size} bytes")
     head = data[:8]
+    formulas: list[tuple[str, str, bool]] = []
     if head.startswith(b"PK"):
-        kind, sheets = _inspect_zip(data, limits)
+        kind, sheets = _inspect_zip(data, limits, formulas)
     elif head == _OLE_MAGIC:
         kind, sheets = _inspect_ole(data), ()
     else:
@@ -161,6 +210,7 @@ def inspect(data: bytes, filename: str, limits: Limits = Limits()) -> Inspected:
         sha256=hashlib.sha256(data).hexdigest(),
         sheet_names=sheets,
         filename=safe_filename(filename),
+        formulas=tuple(formulas),
     )
 
 
@@ -283,8 +333,18 @@ def _ole_name_pattern(name: str) -> re.Pattern[bytes]:
 _OLE_NAMES = {
     n: _ole_name_pattern(n)
     for n in ("EncryptionInfo", "EncryptedPackage", "_VBA_PROJECT_CUR", "_VBA_PROJECT",
-              "Workbook", "Book")
+              "Workbook", "Book", "ObjectPool")
 }
+
+
+def _ole_has_prefix(data: bytes, prefix: str) -> bool:
+    """True if a directory entry's name starts with ``prefix`` (embedded objects are "MBD0001A2B3")."""
+    pattern = re.escape(prefix.encode("utf-16-le"))
+    for m in re.finditer(pattern, data[512:]):
+        at = m.start() + 512
+        if at % 128 == 0:
+            return True
+    return False
 
 
 def _ole_has(data: bytes, name: str) -> bool:
@@ -307,6 +367,9 @@ def _inspect_ole(data: bytes) -> Kind:
         raise Refusal("encrypted", detail="OLE2 EncryptionInfo/EncryptedPackage")
     if _ole_has(data, "_VBA_PROJECT_CUR") or _ole_has(data, "_VBA_PROJECT"):
         raise Refusal("macro", detail="OLE2 VBA project")
+    if _ole_has(data, "ObjectPool") or _ole_has_prefix(data, "MBD"):
+        raise Refusal("active_content", what="đối tượng nhúng (OLE) trong tệp .xls",
+                      detail="OLE2 ObjectPool/MBD storage")
     if _ole_has(data, "Workbook") or _ole_has(data, "Book"):
         return "xls"
     raise Refusal("not_spreadsheet", what="tệp Office cũ không phải bảng tính",
@@ -342,7 +405,8 @@ def _check_name(info: zipfile.ZipInfo) -> None:
         raise Refusal("unsafe_name", detail=f"member {raw[:80]!r}")
 
 
-def _inspect_zip(data: bytes, limits: Limits) -> tuple[Kind, tuple[str, ...]]:
+def _inspect_zip(data: bytes, limits: Limits,
+                 formulas: list[tuple[str, str, bool]]) -> tuple[Kind, tuple[str, ...]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -377,9 +441,9 @@ def _inspect_zip(data: bytes, limits: Limits) -> tuple[Kind, tuple[str, ...]]:
         if any(posixpath.basename(n).lower() == "vbaproject.bin" for n in seen):
             raise Refusal("macro", detail="vbaProject.bin member")
         if "mimetype" in names:
-            return _Package(zf, infos, limits, declared).inspect_ods()
+            return _Package(zf, infos, limits, declared, formulas).inspect_ods()
         if "[Content_Types].xml" in names:
-            return _Package(zf, infos, limits, declared).inspect_xlsx()
+            return _Package(zf, infos, limits, declared, formulas).inspect_xlsx()
         raise Refusal("not_ooxml", detail="no [Content_Types].xml nor mimetype")
 
 
@@ -390,7 +454,8 @@ class _Package:
     """One pass over an OOXML or ODS package's members, each streamed once under caps."""
 
     def __init__(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits,
-                 declared: int) -> None:
+                 declared: int, formulas: list[tuple[str, str, bool]] | None = None) -> None:
+        self.formulas = formulas if formulas is not None else []
         self.zf = zf
         self.infos = infos
         self.limits = limits
@@ -443,9 +508,10 @@ class _Package:
             if first and is_xml:
                 _check_prolog(info, chunk)
             first = False
-            # Cut after the last '>' so every tag lies whole in one piece.
+            # Cut after the last '>' so every tag lies whole in one piece; a worksheet after the last
+            # "</c>" when there is one, so every cell (its formula and cached value) does too.
             buf = carry + chunk
-            cut = buf.rfind(b">") + 1
+            cut = (buf.rfind(b"</c>") + 4 if sheet is not None and b"</c>" in buf else 0) or buf.rfind(b">") + 1
             self._check_piece(info, buf[:cut], sheet, is_xml)
             carry = buf[cut:]
             # Text with no '>' for a megabyte is no worksheet anyone wrote; stop carrying it.
@@ -462,8 +528,15 @@ class _Package:
                 raise Refusal("xml_entity", detail=f"DOCTYPE/ENTITY in {info.filename}")
         if is_xml and b"ount" in piece:
             self._check_counts(info, piece)
+        if info.filename.endswith(".rels") and b"Type" in piece:
+            _check_relationships(info, piece)
         if sheet is not None:
             sheet.feed(piece)
+            if b"<oleObject" in piece or b"<control " in piece or b":oleObject" in piece:
+                raise Refusal("active_content", what=f"đối tượng nhúng (OLE/ActiveX) trên trang «{sheet.checker.sheet}»",
+                              detail=f"{info.filename} oleObject/control")
+            if b"f>" in piece or b"<f " in piece or b":f " in piece:
+                self.formulas.extend(_sheet_formulas(piece, sheet.checker.sheet))
 
     def _check_counts(self, info: zipfile.ZipInfo, piece: bytes) -> None:
         # A count attribute is a promise of that many items that a reader may allocate up front
@@ -536,6 +609,13 @@ class _Package:
             raise Refusal("not_ooxml", detail="no workbook content type")
         if any(n.lower().startswith("xl/macrosheets/") for n in members):
             raise Refusal("macro", detail="Excel 4.0 macro sheet")
+        for name in members:
+            what = _active_part(name)
+            if what:
+                raise Refusal("active_content", what=what, detail=f"part {name}")
+        for part, ctype in content_types.items():
+            if "oleobject" in ctype.lower() or "activex" in ctype.lower():
+                raise Refusal("active_content", what=f"đối tượng nhúng ({part})", detail=f"content type {ctype}")
 
         if "_rels/.rels" in members:
             self._parse_xml(members["_rels/.rels"], rels_handler("_rels/.rels"))
@@ -594,9 +674,13 @@ class _Package:
             raise Refusal("not_ooxml", detail="unknown mimetype")
         if any(n.startswith(("Basic/", "Scripts/")) for n in members):
             raise Refusal("macro", detail="ODF Basic/Scripts")
+        embedded = next((n for n in members if n.startswith(("Object ", "ObjectReplacements/"))), None)
+        if embedded is not None:
+            raise Refusal("active_content", what=f"đối tượng nhúng ({embedded.split('/')[0]})",
+                          detail=f"ODF embedded object {embedded}")
         if "content.xml" not in members:
             raise Refusal("not_ooxml", detail="ODS without content.xml")
-        scan = _OdsExtent(self.limits)
+        scan = _OdsExtent(self.limits, self.formulas)
 
         def on_manifest(name: str, attrs: dict[str, str]) -> None:
             if _local(name) == "encryption-data":
@@ -613,6 +697,100 @@ class _Package:
             else:
                 self._scan_part(info)
         return "ods", tuple(scan.sheet_names)
+
+
+# ---------------------------------------------------------------- active content
+
+# Parts of an OOXML package that run, embed or fetch something: never passed on, whatever they hold.
+_ACTIVE_PARTS = (
+    ("xl/externallinks/", "liên kết tới tệp bên ngoài (xl/externalLinks/)"),
+    ("xl/embeddings/", "đối tượng nhúng (xl/embeddings/)"),
+    ("xl/activex/", "điều khiển ActiveX (xl/activeX/)"),
+    ("xl/querytables/", "bảng truy vấn dữ liệu bên ngoài (xl/queryTables/)"),
+    ("xl/connections.xml", "kết nối dữ liệu bên ngoài (xl/connections.xml)"),
+    ("customui/", "giao diện tuỳ biến có thể gọi macro (customUI)"),
+)
+_ACTIVE_RELS = re.compile(
+    rb"""Type\s*=\s*["'][^"']*/(oleObject|externalLink|externalLinkPath|package|control|activeXControl\w*|"""
+    rb"""queryTable|connections|attachedTemplate|frame)["']""", re.IGNORECASE)
+_REL_LABELS = {
+    b"oleobject": "đối tượng nhúng (OLE)", b"externallink": "liên kết tới tệp bên ngoài",
+    b"externallinkpath": "liên kết tới tệp bên ngoài", b"package": "đối tượng nhúng (tệp Office lồng trong tệp)",
+    b"control": "điều khiển ActiveX", b"querytable": "bảng truy vấn dữ liệu bên ngoài",
+    b"connections": "kết nối dữ liệu bên ngoài", b"attachedtemplate": "liên kết tới mẫu bên ngoài",
+    b"frame": "khung tải nội dung bên ngoài",
+}
+
+
+def _active_part(name: str) -> str | None:
+    """Return what an OOXML member is when it is active content (for the message), else None."""
+    low = name.lower()
+    for prefix, what in _ACTIVE_PARTS:
+        if low.startswith(prefix):
+            return what
+    return None
+
+
+def _check_relationships(info: zipfile.ZipInfo, piece: bytes) -> None:
+    m = _ACTIVE_RELS.search(piece)
+    if m is not None:
+        kind = m.group(1).lower()
+        label = _REL_LABELS.get(kind, "đối tượng nhúng (ActiveX)" if kind.startswith(b"activex") else "nội dung nhúng")
+        raise Refusal("active_content", what=label, detail=f"{info.filename} relationship {kind.decode()}")
+
+
+# A formula that reaches outside the workbook: DDE ("cmd|' /C calc'!A0"), another workbook ("[1]Sheet1!A1",
+# "'C:\\x\\[a.xlsx]S'!A1", a URL or network path) or a function that fetches, calls or links out.
+_OUTSIDE_FUNCTIONS = re.compile(
+    r"(?<![\w.])(?:_xlfn\.|_xlws\.|com\.microsoft\.|of:)?(WEBSERVICE|FILTERXML|RTD|CALL|REGISTER(?:\.ID)?|"
+    r"HYPERLINK|IMAGE|DDE|EXEC)\s*\(", re.IGNORECASE)
+_OTHER_WORKBOOK = re.compile(r"\[\s*\d+\s*\]|\[[^\]]*\.(?:xl\w*|od\w|csv)\s*\]|://|\\\\|'file:", re.IGNORECASE)
+
+
+def external_reach(formula: str) -> str | None:
+    """Return how ``formula`` reaches outside the workbook (for the message), or None when it does not."""
+    if "|" in formula:
+        return "liên kết DDE tới chương trình khác"
+    m = _OUTSIDE_FUNCTIONS.search(formula)
+    if m is not None:
+        return f"hàm {m.group(1).upper()} lấy dữ liệu hoặc gọi ra ngoài"
+    if _OTHER_WORKBOOK.search(formula):
+        return "tham chiếu tới tệp khác"
+    return None
+
+
+_XML_ESCAPES = ((b"&quot;", b'"'), (b"&apos;", b"'"), (b"&lt;", b"<"), (b"&gt;", b">"), (b"&amp;", b"&"))
+_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3}[0-9]{1,7})["']""")
+_FORMULA = re.compile(rb"<(?:[\w.-]+:)?f(?:\s[^>]*)?(?:/>|>(.*?)</(?:[\w.-]+:)?f>)", re.S)
+_CACHED = re.compile(rb"<(?:[\w.-]+:)?v(?:\s[^>]*)?>([^<]+)</(?:[\w.-]+:)?v>")
+_CELL_OPEN = re.compile(rb"<(?:[\w.-]+:)?c[\s>]")
+
+
+def _unescape(raw: bytes) -> str:
+    for escaped, plain in _XML_ESCAPES:
+        raw = raw.replace(escaped, plain)
+    return raw.decode("utf-8", "replace")
+
+
+def _sheet_formulas(piece: bytes, sheet: str) -> list[tuple[str, str, bool]]:
+    """Return (sheet, address, has cached value) of every formula cell in ``piece`` (whole cells).
+
+    Raises Refusal("active_content") for a formula that reaches outside the workbook.
+    """
+    found = []
+    for m in _FORMULA.finditer(piece):
+        text = _unescape(m.group(1) or b"")
+        reach = external_reach(text)
+        if reach is not None:
+            raise Refusal("active_content", what=f"công thức có {reach} trên trang «{sheet}» (={text[:60]})",
+                          detail=f"{sheet} formula {text[:120]!r}")
+        start = max(piece.rfind(b"<c ", 0, m.start()), piece.rfind(b":c ", 0, m.start()))
+        ref = _CELL_REF.search(piece, start, m.start()) if start >= 0 else None
+        close = piece.find(b"c>", m.end())
+        cached = _CACHED.search(piece, m.end(), close if close >= 0 else len(piece)) is not None
+        if ref is not None:
+            found.append((sheet, ref.group(1).decode("ascii").upper(), cached))
+    return found
 
 
 def _chunks(package: _Package, info: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -770,9 +948,19 @@ class _SheetExtent:
 class _OdsExtent:
     """Expand ODS repeats arithmetically; only repeats that hold content count toward extent."""
 
-    def __init__(self, limits: Limits) -> None:
+    # Elements of content.xml that embed, run or fetch something.
+    _ACTIVE = {
+        "object": "đối tượng nhúng", "object-ole": "đối tượng nhúng (OLE)", "plugin": "đối tượng nhúng (plugin)",
+        "applet": "đối tượng nhúng (applet)", "script": "mã lệnh (script)", "event-listener": "mã lệnh gắn sự kiện",
+        "dde-source": "liên kết DDE", "dde-connection-decl": "liên kết DDE", "dde-link": "liên kết DDE",
+        "cell-range-source": "liên kết tới dữ liệu bên ngoài", "database-source-sql": "kết nối cơ sở dữ liệu",
+        "database-source-query": "kết nối cơ sở dữ liệu", "database-source-table": "kết nối cơ sở dữ liệu",
+    }
+
+    def __init__(self, limits: Limits, formulas: list[tuple[str, str, bool]] | None = None) -> None:
         self.max_row = min(limits.max_row, EXCEL_MAX_ROW)
         self.max_col = min(limits.max_col, EXCEL_MAX_COL)
+        self.formulas = formulas if formulas is not None else []
         self.sheet_names: list[str] = []
         self.depth = 0  # nesting of table:table; sub-tables inside cells are not grid rows
         self.row = 0
@@ -793,6 +981,8 @@ class _OdsExtent:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         local = _local(name)
+        if local in self._ACTIVE:
+            raise Refusal("active_content", what=self._ACTIVE[local], detail=f"ODF element {name}")
         if local == "table":
             self.depth += 1
             if self.depth == 1:
@@ -811,6 +1001,20 @@ class _OdsExtent:
             self.cell_repeat = self._repeat(attrs, "number-columns-repeated")
             self.in_cell = True
             self.cell_content = any(_local(k) == "value-type" for k in attrs)
+            formula = next((v for k, v in attrs.items() if _local(k) == "formula"), None)
+            if formula is not None:
+                self._formula(formula, attrs)
+
+    def _formula(self, formula: str, attrs: dict[str, str]) -> None:
+        sheet = self.sheet_names[-1] if self.sheet_names else "?"
+        reach = external_reach(formula)
+        if reach is not None:
+            raise Refusal("active_content", what=f"công thức có {reach} trên trang «{sheet}» ({formula[:60]})",
+                          detail=f"ods formula {formula[:120]!r}")
+        cached = any(_local(k) in ("value", "string-value", "boolean-value", "date-value", "time-value")
+                     for k in attrs)
+        for offset in range(min(self.cell_repeat, 64)):
+            self.formulas.append((sheet, f"{_col_letters(self.col + 1 + offset)}{self.row + 1}", cached))
 
     def end(self, name: str) -> None:
         local = _local(name)

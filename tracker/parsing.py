@@ -22,8 +22,9 @@ import pandas as pd
 
 from .catalog import COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, CellKey, Column, CoverField, Form, Row, Sheet, load_forms
 from .guard import Refusal
+from .identity import META_SHEET_NAME, Expected, Identity, check_identity, read_identity
+from .layout import check_layout
 from .rules import Issue, check
-from .workbook import META_SHEET_NAME, identity_checksum
 from .wording import format_number
 
 NARRATIVE_SHEET_CODE = "NARRATIVE"
@@ -32,18 +33,6 @@ MAX_VALUE = 1e12
 _DIGITS = re.compile(r"^\d+$")
 # Vietnamese decimal style: "," before the decimals, "." between thousands (150,5; 1.234,5; 12).
 _VN_DECIMAL = re.compile(r"^(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What the hidden metadata sheet says the file is; ``checksum_ok`` is False when it was edited."""
-
-    form_code: str
-    form_version: int
-    plan_code: str
-    unit_code: str
-    unit_name: str
-    checksum_ok: bool
 
 
 @dataclass(frozen=True)
@@ -112,25 +101,6 @@ def read_sheets(data: bytes, names: Iterable[str] | None = None) -> dict[str, pd
     finally:
         book.close()
     return frames
-
-
-def read_identity(frames: Mapping[str, pd.DataFrame], secret: str = "") -> Identity:
-    """Return the identity in the metadata sheet; raise Refusal when there is none to read."""
-    frame = frames.get(META_SHEET_NAME)
-    if frame is None or frame.shape[1] < 2:
-        raise Refusal("no_identity", "Tệp này không phải biểu mẫu do hệ thống phát hành (không tìm thấy "
-                      "thông tin nhận dạng). Hãy tải biểu mẫu trống của đơn vị mình từ hệ thống, điền "
-                      "số liệu vào đó rồi tải lên.", 422)
-    meta = {str(k).strip(): ("" if _blank(v) else _cell_text(v)) for k, v in zip(frame[0], frame[1])}
-    try:
-        version = int(float(meta.get("form_version", "")))
-    except ValueError:
-        version = -1
-    identity = Identity(meta.get("form_code", ""), version, meta.get("plan_code", ""),
-                        meta.get("unit_code", ""), meta.get("unit_name", ""), False)
-    expected = identity_checksum(identity.form_code, identity.form_version, identity.plan_code,
-                                 identity.unit_code, secret)
-    return Identity(**{**identity.__dict__, "checksum_ok": meta.get("checksum", "") == expected})
 
 
 def _blank(value: Any) -> bool:
@@ -361,38 +331,51 @@ def _forms(directory: str, signature: tuple[tuple[str, float], ...]) -> dict[str
     return load_forms(Path(directory))
 
 
-def parse_upload(data: bytes, forms_dir: str, form_code: str, secret: str = "") -> ParseResult:
+def parse_upload(data: bytes, forms_dir: str, form_code: str, secret: str = "",
+                 expected: Mapping[str, str] | None = None,
+                 formulas: Iterable[tuple[str, str, bool]] = ()) -> ParseResult:
     """Run ``parse_return`` with the form loaded here, from ``forms_dir``.
 
     The warm worker keeps its forms between uploads (reloaded when a definition file changes), so an
     upload sends only its bytes across the pipe and the rules' per-form plan is built once.
+    ``expected`` holds the assignment's ``plan_code``, ``unit_code`` and ``unit_name``.
     """
-    form = _forms(forms_dir, _forms_signature(forms_dir))[form_code]
-    return parse_return(data, form, secret)
+    forms = _forms(forms_dir, _forms_signature(forms_dir))
+    form = forms[form_code]
+    want = Expected(form.code, form.version, form.layout_fingerprint, form_names={c: f.name for c, f in forms.items()},
+                    **dict(expected or {}))
+    return parse_return(data, form, secret, want, formulas)
 
 
-def parse_return(data: bytes, form: Form, secret: str = "") -> ParseResult:
+def parse_return(data: bytes, form: Form, secret: str = "", expected: Expected | None = None,
+                 formulas: Iterable[tuple[str, str, bool]] = ()) -> ParseResult:
     """Return the identity, the tidy values and every issue of a return read against ``form``.
 
-    Raises Refusal when the file carries no identity, or was made from another version of the form
-    (the caller checks form, plan and unit against what it expected).
+    Raises Refusal before any value is read when the file's identity is not ``expected`` (default:
+    this form, its version and layout; see ``identity.check_identity``) or when a data sheet's layout
+    differs from the form's (``layout.check_layout``). ``formulas`` are the guard's (sheet, address,
+    has cached value) of formula cells: an input cell holding one is read from its cached value with
+    a warning, or is an error when it has none.
     """
     frames = read_sheets(data, (META_SHEET_NAME, COVER_SHEET_NAME, form.narrative.name,
                                 *(sheet.name for sheet in form.sheets)))
-    identity = read_identity(frames, secret)
-    if identity.form_code != form.code:
-        return ParseResult(identity, ())
-    if identity.form_version != form.version:
-        raise Refusal("old_form", f"Tệp được lập từ mẫu {form.code} phiên bản {identity.form_version}, "
-                      f"nay mẫu đã được cập nhật (phiên bản {form.version}). Hãy tải biểu mẫu mới nhất từ hệ "
-                      "thống, chép số liệu sang rồi tải lên lại.", 422)
+    grids = {name: _grid(frame) for name, frame in frames.items()}
+    identity = read_identity(grids.get(META_SHEET_NAME), secret)
+    refusal = check_identity(identity, expected or Expected(form.code, form.version, form.layout_fingerprint,
+                                                            form_names={form.code: form.name}))
+    if refusal is None:
+        refusal = check_layout(grids, form)
+    if refusal is not None:
+        raise refusal
     values, issues = read_values(form, frames)
+    if formulas:
+        issues = _typed_formulas(form, grids, values, issues, formulas)
     rule_issues, computed = check(form, values)
     issues.extend(rule_issues)
     values.update(computed)
     meta = _tidy_meta(form)
     tidy = [ParsedValue(*meta[key], value) for key, value in values.items()]
-    narrative = _grid(frames.get(_nfc(form.narrative.name)))
+    narrative = grids.get(_nfc(form.narrative.name))
     for section in form.narrative.sections:
         if not section.answer:
             continue
@@ -469,6 +452,45 @@ def read_cover(frame: pd.DataFrame | None, form: Form) -> tuple[tuple[tuple[str,
 
 def _cover_name(field: CoverField) -> str:
     return {"report_number": "số văn bản", "report_date": "ngày văn bản"}.get(field.key, field.label.rstrip(":"))
+
+
+def _typed_formulas(form: Form, grids: Mapping[str, Any], values: dict[CellKey, float | None],
+                    issues: list[Issue], formulas: Iterable[tuple[str, str, bool]]) -> list[Issue]:
+    """Return ``issues`` with one issue per input cell holding a formula the officer typed (=12+5).
+
+    With a cached value, that value is what the officer saw and what was read: a warning. Without one
+    (a file saved by a program that does not calculate) there is nothing trustworthy to read: an error
+    at the cell, replacing its "blank" error, and the cell's value is dropped from ``values``.
+    """
+    by_sheet: dict[str, dict[str, bool]] = {}
+    for sheet_name, address, cached in formulas:
+        by_sheet.setdefault(_nfc(sheet_name), {})[address] = cached
+    dropped: set[tuple[str, str]] = set()
+    for sheet in form.sheets:
+        typed = by_sheet.get(_nfc(sheet.name))
+        if not typed:
+            continue
+        grid = grids.get(_nfc(sheet.name))
+        for row, column, address in sheet.input_cells():
+            cached = typed.get(address)
+            if cached is None:
+                continue
+            raw = _at(grid, row.excel_row, column.index)
+            where = _where(sheet, row, column)
+            if cached and not _blank(raw):
+                issues.append(Issue("warning", sheet.name, address, row.indicator,
+                                    f"{where} chứa công thức; hệ thống đọc giá trị đã tính ({_cell_text(raw)[:20]}). "
+                                    "Nên nhập trực tiếp số liệu vào ô nhập.", "formula"))
+                continue
+            values[(sheet.code, row.code, column.key)] = None
+            dropped.add((sheet.name, address))
+            issues.append(Issue("error", sheet.name, address, row.indicator,
+                                f"{where} chứa công thức nhưng tệp không lưu giá trị đã tính. Hãy nhập trực tiếp số "
+                                "liệu (không dùng công thức) vào ô này.", "formula"))
+    if not dropped:
+        return issues
+    # The cell's own "blank" or "not a number" error says less than the formula error above.
+    return [i for i in issues if (i.sheet, i.cell) not in dropped or i.rule_id == "formula"]
 
 
 def _narrative_issue(form: Form, section: Any) -> Issue:

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import audit, reminders, upload_limits, value_packs
 from .catalog import Form
-from .forms import form_label
 from .extensions import db
 from .guard import Limits, Refusal, inspect
+from .identity import Expected, check_identity
 from .models import Assignment, AuditEvent, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, User
 
 if TYPE_CHECKING:
@@ -64,20 +64,10 @@ def guard_limits(forms: Mapping[str, Form], max_bytes: int) -> Limits:
     return Limits(max_bytes=max_bytes, max_row=rows + 200, max_col=cols + 10)
 
 
-def _identity_refusal(parsed: ParseResult, assignment: Assignment) -> Refusal | None:
-    identity = parsed.identity
-    unit, plan = assignment.unit, assignment.plan
-    expected = f"{form_label(assignment.form_code)} của {unit.name} (mã {unit.code}), kế hoạch {plan.code}"
-    found = (f"{form_label(identity.form_code)} của {identity.unit_name or 'đơn vị khác'} "
-             f"(mã {identity.unit_code}), kế hoạch {identity.plan_code}")
-    if (identity.unit_code, identity.plan_code, identity.form_code) != (unit.code, plan.code, assignment.form_code):
-        return Refusal("wrong_return", f"Tệp này là {found}, không phải {expected}. Hãy tải lên đúng biểu mẫu "
-                       "của đơn vị mình (tải biểu mẫu trống ở trang của đơn vị).", 422)
-    if not identity.checksum_ok:
-        return Refusal("identity_edited", "Thông tin nhận dạng ẩn trong tệp đã bị sửa nên không xác định được "
-                       "tệp thuộc đơn vị nào. Hãy tải biểu mẫu trống mới từ hệ thống, chép số liệu sang rồi "
-                       "tải lên lại.", 422)
-    return None
+def _expected(assignment: Assignment) -> dict[str, str]:
+    """Return what the parse worker checks the file's identity against (plain values for the pipe)."""
+    return {"plan_code": assignment.plan.code, "unit_code": assignment.unit.code,
+            "unit_name": assignment.unit.name}
 
 
 def upload_usage(assignment: Assignment, settings: UploadSettings, now: datetime) -> upload_limits.Usage:
@@ -125,8 +115,7 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         if assignment.form_code is None:
-            raise Refusal("exempt", f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này "
-                          f"({assignment.exempt_reason or 'không phải nộp'}); không cần tải lên.", 409)
+            raise Refusal("exempt", unit=assignment.unit.name, reason=assignment.exempt_reason or "không phải nộp")
         form = forms[assignment.form_code]
         inspected = inspect(data, filename, guard_limits(forms, settings.max_bytes))
         existing = db.session.scalar(select(ReturnVersion).where(
@@ -138,8 +127,12 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
         # from BEGIN (IMMEDIATE), and parses in other workers would queue behind this one. _store
         # rechecks duplicates through the unique key, so nothing relies on this snapshot.
         db.session.commit()
-        parsed = _parse(data, form, settings)
-        refusal = _identity_refusal(parsed, assignment)
+        parsed = _parse(data, form, settings, _expected(assignment), inspected.formulas)
+        # The worker checked the identity before reading a value; checked again here against the
+        # assignment itself, so no caller of the parser can skip it.
+        refusal = check_identity(parsed.identity, Expected(
+            form.code, form.version, form.layout_fingerprint, assignment.plan.code, assignment.unit.code,
+            assignment.unit.name, {code: f.name for code, f in forms.items()}))
         if refusal is not None:
             raise refusal
     except Refusal as refusal:
@@ -169,34 +162,30 @@ def _record_refusal(refusal: Refusal, target: str, uploader: User | None, sha256
     db.session.commit()
 
 
-def _parse(data: bytes, form: Form, settings: UploadSettings) -> ParseResult:
+def _parse(data: bytes, form: Form, settings: UploadSettings, expected: dict[str, str],
+           formulas: tuple[tuple[str, str, bool], ...]) -> ParseResult:
     from . import isolation
 
     try:
         return isolation.run("tracker.parsing:parse_upload", data, str(form.source.parent), form.code,
-                             settings.secret, timeout=settings.parse_timeout,
+                             settings.secret, expected, formulas, timeout=settings.parse_timeout,
                              memory_limit=settings.parse_memory_limit)
     except isolation.WorkerTimeout as exc:
-        raise Refusal("parse_timeout", "Tệp cần quá nhiều thời gian để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
-                      "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
+        raise Refusal("parse_timeout") from exc
     except isolation.WorkerMemoryError as exc:
-        raise Refusal("parse_memory", "Tệp cần quá nhiều bộ nhớ để đọc nên hệ thống đã dừng. Hãy dùng biểu mẫu "
-                      "tải về từ hệ thống, chỉ nhập số liệu vào các ô quy định rồi tải lên lại.", 422) from exc
+        raise Refusal("parse_memory") from exc
     except isolation.WorkerKilled as exc:
         raise Refusal("parse_killed", exc.message, 503, detail=repr(exc)[:300]) from exc
     except isolation.WorkerError as exc:
         # The reader died (calamine aborts the process on some malformed files) or failed oddly.
-        raise Refusal("parse_failed", "Không đọc được tệp: tệp có cấu trúc bất thường khiến trình đọc bảng tính "
-                      "dừng lại. Hãy mở tệp bằng Excel, lưu lại dưới dạng .xlsx rồi tải lên lần nữa.", 422,
-                      detail=repr(exc)[:300]) from exc
+        raise Refusal("parse_failed", detail=repr(exc)[:300]) from exc
     except Refusal:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure on these bytes is the file's, not a 500
         # A malformed-but-unzippable workbook makes the readers raise plain exceptions: ValueError,
         # KeyError, calamine's CalamineError ("Cannot detect file format" when a part is missing)...
         log.warning("reading an upload failed: %r", exc)
-        raise Refusal("parse_failed", "Không đọc được nội dung tệp. Hãy mở tệp bằng Excel, lưu lại dưới dạng "
-                      ".xlsx rồi tải lên lần nữa.", 422, detail=repr(exc)[:300]) from exc
+        raise Refusal("parse_failed", template="parse_failed_content", detail=repr(exc)[:300]) from exc
 
 
 def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,
@@ -215,9 +204,7 @@ def _store(assignment: Assignment, data: bytes, kind: str, filename: str, sha256
         # version row and its bytes, and the officer is told plainly that nothing was kept.
         db.session.rollback()
         log.error("storing %s/%s failed: %s", assignment.plan.code, assignment.unit.code, exc)
-        raise Refusal("storage_failed", "Hệ thống tạm thời không ghi được dữ liệu nên báo cáo chưa được lưu. "
-                      "Vui lòng tải lên lại sau ít phút; nếu vẫn không được, hãy báo cho Sở LĐTBXH.", 503,
-                      detail=repr(exc)[:300]) from exc
+        raise Refusal("storage_failed", detail=repr(exc)[:300]) from exc
 
 
 def _store_attempts(assignment: Assignment, data: bytes, kind: str, filename: str, sha256: str, form: Form,

@@ -19,8 +19,6 @@ Everything here is pure: plain values in, bytes out; no Flask, no database, no c
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import math
 import re
@@ -48,6 +46,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
+from .identity import META_MAX_COL, META_MAX_ROW, META_SHEET_NAME, identity_values, write_identity_sheet
 from .catalog import (
     BREAKDOWN_HEADER_ROW,
     COVER_MAX_COL,
@@ -82,10 +81,6 @@ from .catalog import (
     column_letter,
 )
 
-META_SHEET_NAME = "_tracker"
-META_FIELDS = ("form_code", "form_version", "plan_code", "unit_code", "unit_name", "issued_at", "checksum")
-META_MAX_ROW = len(META_FIELDS)
-META_MAX_COL = 2
 
 ISSUES_SHEET_NAME = "Danh sách lỗi"
 
@@ -147,28 +142,6 @@ class WorkbookContext:
     issued_at_text: str
     issued_at: datetime | None = None
     plan_document: str = ""  # "Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024" (wording.plan_document)
-
-
-# ---------------------------------------------------------------------------------------------
-# Identity
-
-
-def identity_checksum(form_code: str, form_version: int | str, plan_code: str, unit_code: str,
-                      secret: str = "") -> str:
-    """Return the first 16 hex digits of HMAC-SHA256(secret, form|version|plan|unit).
-
-    The parser recomputes it from the metadata sheet: a mismatch means the identity was edited
-    by hand (or the file was issued under another secret).
-    """
-    message = "|".join((form_code, str(form_version), plan_code, unit_code)).encode("utf-8")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()[:16]
-
-
-def verify_identity(meta: Mapping[str, str], secret: str = "") -> bool:
-    """Return True when the metadata mapping's ``checksum`` matches its form, version, plan and unit."""
-    expected = identity_checksum(meta.get("form_code", ""), meta.get("form_version", ""),
-                                 meta.get("plan_code", ""), meta.get("unit_code", ""), secret)
-    return hmac.compare_digest(expected, str(meta.get("checksum", "")))
 
 
 def all_extents(form: Form) -> dict[str, tuple[int, int]]:
@@ -910,23 +883,13 @@ def _keep_signature_with_table(ws: Worksheet, sheet: Sheet, label_width: float) 
 
 
 def _write_meta(ws: Worksheet, styles: _Styles, form: Form, ctx: WorkbookContext, secret: str) -> None:
-    values = {
-        "form_code": form.code,
-        "form_version": str(form.version),
-        "plan_code": ctx.plan_code,
-        "unit_code": ctx.unit_code,
-        "unit_name": ctx.unit_name,
-        "issued_at": ctx.issued_at_text,
-        "checksum": identity_checksum(form.code, form.version, ctx.plan_code, ctx.unit_code, secret),
-    }
-    for row, key in enumerate(META_FIELDS, start=1):
-        # Text cells: "213" must come back as "213", not the float 213.0.
-        _put(ws, styles, row, 1, key, "tk_meta")
-        _put(ws, styles, row, 2, values[key], "tk_meta")
-    ws.column_dimensions["A"].width = 14
-    ws.column_dimensions["B"].width = 40
-    _protect(ws)
-    ws.sheet_state = "veryHidden"
+    values = identity_values(form.code, form.version, form.layout_fingerprint, ctx.plan_code, ctx.unit_code,
+                             ctx.unit_name, ctx.issued_at_text, secret)
+
+    def style(cell: XlCell) -> None:
+        cell._style = copy(styles["tk_meta"])
+
+    write_identity_sheet(ws, values, style, _protect)
 
 
 def _to_bytes(wb: Workbook, stamp: datetime | None = None) -> bytes:
@@ -946,7 +909,7 @@ def build_blank(form: Form, ctx: WorkbookContext, secret: str = "") -> bytes:
     """Return the .xlsx bytes of the blank form of ``form`` for the unit and plan in ``ctx``.
 
     Sheets in order: cover (active), guidance, narrative, data sheets, and the very hidden metadata
-    sheet whose checksum is ``identity_checksum(..., secret)``. Raises KeyError when the form's
+    sheet (``tracker.identity``) whose checksum is keyed with ``secret``. Raises KeyError when the form's
     computed cells name a cell its sheets lack (a loaded form never does).
     """
     wb = Workbook()

@@ -155,14 +155,13 @@ def take_upload(assignment: Assignment) -> returns.UploadOutcome:
     """Run the upload use case on the request's ``file`` part; raise Refusal for a bad request."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise Refusal("no_file", "Chưa chọn tệp báo cáo để tải lên.", 400)
+        raise Refusal("no_file")
     note = request.form.get("note", "").strip()[:2000]
     if current_user.role == Role.UNIT:
         note = ""  # only department staff upload on a unit's behalf with a note
     data = upload.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
     if len(data) > current_app.config["MAX_UPLOAD_BYTES"]:
-        raise Refusal("too_large", "Tệp lớn hơn 10 MB cho phép. Hãy xoá hình ảnh hoặc trang tính không cần thiết "
-                      "rồi tải lên lần nữa.", 413)
+        raise Refusal("too_large", limit=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024))
     outcome = returns.receive_return(assignment, data, upload.filename, current_user, note, utc_now(),
                                      form_registry.all_forms(), upload_settings())
     if outcome.created:
