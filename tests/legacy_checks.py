@@ -160,13 +160,18 @@ def _old_parse(data: bytes, form: Form, secret: str) -> tuple[Any, ...]:
     from tracker import parsing
     from tracker.guard import Refusal
 
+    from tracker.identity import Expected, check_identity, read_identity
+    from tracker.layout import check_layout
+
     names = (parsing.META_SHEET_NAME, form.narrative.name, *(sheet.name for sheet in form.sheets))
     frames = read_sheets(data, names)
-    identity = parsing.read_identity(frames, secret)
-    if identity.form_code != form.code:
-        return identity, {}, [], []
-    if identity.form_version != form.version:
-        raise Refusal("old_form", "", 422)
+    # The identity and layout checks (issue 12) are the same code both ways.
+    grids = {name: parsing._grid(frame) for name, frame in frames.items()}
+    identity = read_identity(grids.get(parsing.META_SHEET_NAME), secret)
+    refusal = check_identity(identity, Expected(form.code, form.version, form.layout_fingerprint)) or \
+        check_layout(grids, form)
+    if refusal is not None:
+        raise Refusal(refusal.code, "", 422)
     values, issues = read_values(form, frames)
     issues.extend(evaluate(form, values))
     values.update(compute(form, values))

@@ -90,6 +90,7 @@ EXPECTED: dict[str, str] = {
     "api_returns.template": UNIT,
     "api_returns.upload": UNIT,
     "unit.withdraw_form": UNIT_SELF,
+    "forms_page.forms": DEPARTMENT,
     "api_returns.withdraw": UNIT_SELF,
     "documents.upload": UNIT,
     "documents.api_upload": UNIT,

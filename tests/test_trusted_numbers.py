@@ -346,3 +346,27 @@ def test_xls_with_an_ole_object_pool_is_refused(app, filled, send):
     assert response.status_code == 422
     assert response.get_json()["error"]["code"] == "active_content"
     assert ".xls" in response.get_json()["error"]["message"]
+
+
+# ------------------------------------------------------------------------------------- sheet password
+
+def test_sheets_are_protected_with_the_password_staff_see_on_the_forms_page(app, client, login_as):
+    from openpyxl.worksheet.protection import hash_password
+
+    login_as("staff")
+    page = client.get("/forms")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    password = re.search(r'data-testid="sheet-password">([^<]+)<', html).group(1)
+    assert len(password) >= 8 and password not in app.config["SECRET_KEY"]
+    assert FORM.layout_fingerprint in html and 'data-form="PL03"' in html and 'href="/forms"' in html
+    wb = openpyxl.load_workbook(io.BytesIO(client.get(f"/plans/{PLAN}/units/219/blank-form.xlsx").data))
+    assert wb["Biểu 01"].protection.sheet and wb["Biểu 01"].protection.password == hash_password(password)
+    assert wb.security.lockStructure
+    # A configured password wins over the derived one.
+    app.config["SHEET_PASSWORD"] = "mat-khau-cua-so"
+    assert "mat-khau-cua-so" in client.get("/forms").get_data(as_text=True)
+    wb = openpyxl.load_workbook(io.BytesIO(client.get(f"/plans/{PLAN}/units/219/blank-form.xlsx").data))
+    assert wb["Biểu 03"].protection.password == hash_password("mat-khau-cua-so")
+    login_as("unit", "219")
+    assert client.get("/forms").status_code == 403

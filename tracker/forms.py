@@ -1,6 +1,8 @@
 """The loaded report forms of the running app, and the workbook context of an assignment."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 from flask import Flask, abort, current_app
@@ -15,6 +17,17 @@ def init_app(app: Flask) -> None:
     """Load and check every form at start-up: a broken definition stops the app with file and line."""
     app.extensions["tracker.forms"] = load_forms(Path(app.config["REPORT_FORMS_DIR"]))
     app.add_template_global(form_label)
+
+
+def sheet_password() -> str:
+    """Return the password protecting the sheets of every blank form: ``SHEET_PASSWORD`` when set, else
+    one derived from ``SECRET_KEY`` (HMAC), so each installation has its own without configuring one.
+    """
+    configured = current_app.config.get("SHEET_PASSWORD") or ""
+    if configured:
+        return str(configured)
+    key = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    return hmac.new(key, b"tracker sheet protection", hashlib.sha256).hexdigest()[:10]
 
 
 def all_forms() -> dict[str, Form]:

@@ -6,8 +6,8 @@ unit), then hands the bytes to the upload use case, which reads and checks every
 """
 from __future__ import annotations
 
-from .parsing import Identity, read_identity, read_sheets
-from .workbook import META_SHEET_NAME
+from .identity import META_SHEET_NAME, Identity, read_identity
+from .parsing import read_sheets
 
 
 def read_claim(data: bytes, secret: str = "") -> Identity:
@@ -15,4 +15,5 @@ def read_claim(data: bytes, secret: str = "") -> Identity:
 
     Runs inside ``tracker.isolation``'s worker: calamine reads only the metadata sheet.
     """
-    return read_identity(read_sheets(data, (META_SHEET_NAME,)), secret)
+    frame = read_sheets(data, (META_SHEET_NAME,)).get(META_SHEET_NAME)
+    return read_identity(None if frame is None else frame.to_numpy(dtype=object), secret)

@@ -269,8 +269,9 @@ def _register_styles(wb: Workbook) -> dict[str, StyleArray]:
 
 
 def _protect(ws: Worksheet) -> None:
-    # No password: protection guards against slips, and staff must be able to lift it without asking.
-    # Widening columns and rows stays allowed so officers can read long labels.
+    # The password (if any) is set by build_blank for every protected sheet at once. It only keeps honest
+    # officers on the path: the layout check is what protects the numbers. Widening columns and rows
+    # stays allowed so officers can read long labels.
     ws.protection.sheet = True
     ws.protection.formatColumns = False
     ws.protection.formatRows = False
@@ -905,7 +906,7 @@ def _to_bytes(wb: Workbook, stamp: datetime | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def build_blank(form: Form, ctx: WorkbookContext, secret: str = "") -> bytes:
+def build_blank(form: Form, ctx: WorkbookContext, secret: str = "", sheet_password: str = "") -> bytes:
     """Return the .xlsx bytes of the blank form of ``form`` for the unit and plan in ``ctx``.
 
     Sheets in order: cover (active), guidance, narrative, data sheets, and the very hidden metadata
@@ -930,6 +931,12 @@ def build_blank(form: Form, ctx: WorkbookContext, secret: str = "") -> bytes:
     wb.active = 0
     # Locking the structure stops sheets being renamed, moved, deleted or unhidden by accident.
     wb.security = WorkbookProtection(lockStructure=True)
+    if sheet_password:
+        # Lifting the protection is then a deliberate act (staff see the password on the forms page).
+        wb.security.workbookPassword = sheet_password
+        for ws in wb.worksheets:
+            if ws.protection.sheet:
+                ws.protection.password = sheet_password
     wb.properties.title = f"{form.code} - {ctx.unit_name} - {ctx.plan_code}"
     wb.properties.subject = form.title
     wb.properties.creator = ctx.issuer

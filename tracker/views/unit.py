@@ -106,7 +106,8 @@ def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
     if assignment.form_code is None:
         abort(404, f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này: không có biểu mẫu để tải.")
     form = form_registry.get(assignment.form_code)
-    data = build_blank(form, form_registry.workbook_context(assignment), current_app.config["SECRET_KEY"])
+    data = build_blank(form, form_registry.workbook_context(assignment), current_app.config["SECRET_KEY"],
+                       form_registry.sheet_password())
     ascii_name, utf8_name = workbook_filename(form.code, assignment.unit.name, assignment.plan.code)
     return data, ascii_name, utf8_name
 
