@@ -163,7 +163,8 @@ def _old_parse(data: bytes, form: Form, secret: str) -> tuple[Any, ...]:
     from tracker.identity import Expected, check_identity, read_identity
     from tracker.layout import check_layout
 
-    names = (parsing.META_SHEET_NAME, form.narrative.name, *(sheet.name for sheet in form.sheets))
+    names = (parsing.META_SHEET_NAME, parsing.COVER_SHEET_NAME, form.narrative.name,
+             *(sheet.name for sheet in form.sheets))
     frames = read_sheets(data, names)
     # The identity and layout checks (issue 12) are the same code both ways.
     grids = {name: parsing._grid(frame) for name, frame in frames.items()}
@@ -184,4 +185,6 @@ def _old_parse(data: bytes, form: Form, secret: str) -> tuple[Any, ...]:
             texts.append(text)
             if text is None and section.required:
                 issues.append(parsing._narrative_issue(form, section))
+    # The cover (issue 14) is read by the same code both ways.
+    issues.extend(parsing.read_cover(frames.get(_nfc(parsing.COVER_SHEET_NAME)), form)[1])
     return identity, values, texts, list(parsing._in_sheet_order(form, issues))

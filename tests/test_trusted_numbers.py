@@ -370,3 +370,68 @@ def test_sheets_are_protected_with_the_password_staff_see_on_the_forms_page(app,
     assert wb["Biểu 03"].protection.password == hash_password("mat-khau-cua-so")
     login_as("unit", "219")
     assert client.get("/forms").status_code == 403
+
+
+# ------------------------------------------------------------------------------------- annotated copy
+
+def formulas_of(wb: openpyxl.Workbook) -> set[tuple[str, str, str]]:
+    return {(ws.title, c.coordinate, str(c.value)) for ws in wb.worksheets for row in ws.iter_rows() for c in row
+            if c.data_type == "f"}
+
+
+def annotated_of(client, token: str, number: int) -> bytes:
+    response = client.get(f"/plans/{PLAN}/units/219/versions/{number}/annotated.xlsx",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return response.data
+
+
+def test_an_annotated_copy_carries_nothing_from_the_upload(app, client, login_as, filled, send, token_for):
+    login_as("staff")
+    blank = openpyxl.load_workbook(io.BytesIO(client.get(f"/plans/{PLAN}/units/219/blank-form.xlsx").data))
+    client.get("/logout")
+    address = input_address()
+
+    def extras(wb: openpyxl.Workbook) -> None:
+        ws = wb["Biểu 01"]
+        note = f"{openpyxl.utils.get_column_letter(B01.note_col)}8"
+        ws[note] = "xem chi tiết"
+        ws[note].hyperlink = "http://evil.example/phish"
+        ws["D7"].value = 200  # a plain number, as the officer typed it
+        wb.create_sheet("Nháp")["A1"] = "=1+1"
+
+    data = set_cell_xml(edited(filled, extras), "Biểu 01", address, "<f>300+300</f><v>600</v>")
+    response = send(data)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["warnings"] >= 1
+    copy = annotated_of(client, token_for("unit", "219"), 1)
+    with zipfile.ZipFile(io.BytesIO(copy)) as package:
+        for name in package.namelist():
+            body = package.read(name)
+            assert b"evil.example" not in body and b"300+300" not in body, name
+            assert not name.startswith(("xl/externalLinks", "xl/embeddings", "xl/activeX")), name
+    wb = openpyxl.load_workbook(io.BytesIO(copy))
+    assert "Nháp" not in wb.sheetnames and wb.sheetnames[0] == "Danh sách lỗi"
+    assert formulas_of(wb) - formulas_of(blank) == set()  # only the blank's own computed-cell formulas
+    cell = wb["Biểu 01"][address]
+    assert cell.value == 600 and cell.data_type == "n" and cell.comment is not None
+    assert "chứa công thức" in cell.comment.text
+    assert not any(c.hyperlink for row in wb["Biểu 01"].iter_rows() for c in row)
+
+
+def test_an_ods_upload_gets_an_annotated_copy(app, client, filled, send, token_for):
+    token = token_for("unit", "219")
+    broken = fill_workbook(filled, FORM, {("B01", "children_0_6", "base_female"): None})
+    response = send(to_ods(broken), "bao-cao.ods")
+    assert response.status_code == 201 and response.get_json()["errors"] >= 1
+    page = client.get(f"/plans/{PLAN}/units/219", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+    assert f"/plans/{PLAN}/units/219/versions/1/annotated.xlsx" in page
+    wb = openpyxl.load_workbook(io.BytesIO(annotated_of(client, token, 1)))
+    assert wb.sheetnames[0] == "Danh sách lỗi" and "lỗi" in str(wb["Danh sách lỗi"]["A1"].value)
+    ws = wb["Biểu 01"]
+    empty = ws[FORM.address(("B01", "children_0_6", "base_female"))[1]]
+    assert empty.value is None and empty.comment is not None and empty.fill.start_color.rgb.endswith("FFC7CE")
+    assert ws[input_address()].value == consistent_values(FORM)[("B01", "children_0_6", "base_male")]
+    # The identity sheet is the issued one: the copy can be corrected and uploaded again.
+    assert wb["_tracker"].sheet_state == "veryHidden"

@@ -280,8 +280,8 @@ def preview(assignment: Assignment, data: bytes, filename: str, forms: Mapping[s
     if assignment.form_code is None:
         return None
     try:
-        inspect(data, filename, guard_limits(forms, settings.max_bytes))
+        inspected = inspect(data, filename, guard_limits(forms, settings.max_bytes))
         db.session.commit()  # no read transaction held across the parse (see receive_return)
-        return _parse(data, forms[assignment.form_code], settings)
+        return _parse(data, forms[assignment.form_code], settings, _expected(assignment), inspected.formulas)
     except Refusal:
         return None

@@ -326,14 +326,29 @@ def original(plan_code: str, unit_code: str, number: int) -> Any:
 @bp.route("/units/<unit_code>/versions/<int:number>/annotated.xlsx")
 @login_required
 def annotated(plan_code: str, unit_code: str, number: int) -> Any:
-    from ..workbook import annotate
+    from .. import isolation
+    from ..annotation import build_annotated
+    from ..parsing import NARRATIVE_SHEET_CODE
 
     assignment = load_assignment(plan_code, unit_code)
     version = load_version(assignment, number)
-    if version.file_kind != "xlsx":
-        abort(404, "Bản đánh dấu lỗi chỉ có cho tệp .xlsx; tệp này là ."
-              f"{version.file_kind}. Danh sách lỗi vẫn có trên trang kết quả.")
-    data = annotate(version.file.content, [(i.sheet, i.cell, i.severity, i.message) for i in version.issues])
+    form = form_registry.get(version.form_code)
+    values = [tuple(row) for row in db.session.execute(
+        select(ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown, ReturnValue.value,
+               ReturnValue.text).where(ReturnValue.version_id == version.id))]
+    issues = [(i.sheet, i.cell, i.severity, i.message) for i in version.issues]
+    ctx = form_registry.workbook_context(assignment)
+    config = current_app.config
+    # End the read transaction before waiting on the worker (SQLite holds its lock from BEGIN).
+    db.session.commit()
+    try:
+        data = isolation.run(f"{build_annotated.__module__}:{build_annotated.__name__}", str(form.source.parent),
+                             form.code, ctx, config["SECRET_KEY"], form_registry.sheet_password(), values, issues,
+                             NARRATIVE_SHEET_CODE, timeout=config["PARSE_TIMEOUT"],
+                             memory_limit=config["PARSE_MEMORY_LIMIT"])
+    except isolation.WorkerError:
+        abort(503, "Chưa lập được bản đánh dấu lỗi lúc này. Danh sách lỗi vẫn có trên trang kết quả; vui lòng thử "
+              "lại sau ít phút.")
     stem = f"{assignment.unit.code}_v{version.version}_danh-dau-loi"
     return download(data, f"{stem}.xlsx", f"{stem}.xlsx", XLSX)
 
