@@ -1,19 +1,74 @@
-"""The queries feeding ``timeliness.series`` for one plan: three, whatever the number of units."""
+"""The queries feeding ``timeliness.series`` for one plan: three, whatever the number of units.
+
+The facts read by those queries (``timeliness.SeriesFacts``) are kept per plan in this process, keyed by a
+fingerprint of everything they come from (versions, withdrawals, reviews, assignments' exemptions, sent
+reminders, the deadline) read in one statement on every call, and used only for an ``as_of`` at or after
+the plan's latest event: an upload, a review, a withdrawal, a reminder or a deadline edit changes the
+fingerprint, so the next call reads the plan again; a historical ``as_of`` always reads it.
+"""
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .extensions import db
 from .models import Assignment, OutboundMessage, Plan, ReturnVersion, Review
 from .reminders import REMINDER_KINDS, MessageStatus
-from .timeliness import Receipt, ReviewEvent, Timeliness, UnitEvents, series
+from .compliance import require_aware
+from .timeliness import (Receipt, ReviewEvent, SeriesFacts, Timeliness, UnitEvents, series_facts,
+                          series_from_facts)
+
+CACHED_PLANS = 32
+_cache: OrderedDict[int, tuple[tuple, SeriesFacts]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def plan_fingerprint(plan: Plan) -> tuple[tuple, datetime | None]:
+    """Return (fingerprint of the plan's series facts, instant of its latest event or None), one statement."""
+    in_plan = ReturnVersion.assignment_id.in_(select(Assignment.id).where(Assignment.plan_id == plan.id))
+    of_plan_versions = Review.version_id.in_(select(ReturnVersion.id).where(in_plan))
+    sent = (OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_(REMINDER_KINDS),
+            OutboundMessage.status == MessageStatus.SENT.value)
+    parts = [
+        *(select(f).where(in_plan) for f in (
+            func.count(ReturnVersion.id), func.max(ReturnVersion.id), func.count(ReturnVersion.withdrawn_at),
+            func.max(ReturnVersion.withdrawn_at), func.max(ReturnVersion.received_at))),
+        *(select(f).where(of_plan_versions) for f in (
+            func.count(Review.id), func.max(Review.id), func.max(Review.created_at))),
+        *(select(f).where(Assignment.plan_id == plan.id) for f in (
+            func.count(Assignment.id), func.max(Assignment.id), func.count(Assignment.form_code))),
+        *(select(f).where(*sent) for f in (
+            func.count(OutboundMessage.id), func.max(OutboundMessage.id), func.max(OutboundMessage.sent_at))),
+    ]
+    row = tuple(db.session.execute(select(*(p.scalar_subquery() for p in parts))).one())
+    instants = [row[3], row[4], row[7], row[13]]
+    latest = max((require_aware(t, "event") for t in instants if t is not None), default=None)
+    return (plan.deadline, *row), latest
 
 
 def plan_timeliness(plan: Plan, as_of: datetime) -> Timeliness:
     """Return the day-by-day series of ``plan`` up to ``as_of``; ValueError on a naive ``as_of``."""
+    require_aware(as_of, "as_of")
+    key, latest = plan_fingerprint(plan)
+    current = latest is None or as_of >= latest
+    with _lock:
+        hit = _cache.get(plan.id)
+    if current and hit is not None and hit[0] == key:
+        return series_from_facts(hit[1], plan.deadline, as_of)
+    facts = _read_facts(plan, as_of)
+    if current:
+        with _lock:
+            _cache[plan.id] = (key, facts)
+            _cache.move_to_end(plan.id)
+            while len(_cache) > CACHED_PLANS:
+                _cache.popitem(last=False)
+    return series_from_facts(facts, plan.deadline, as_of)
+
+
+def _read_facts(plan: Plan, as_of: datetime) -> SeriesFacts:
     exempt = {aid: form is None for aid, form in db.session.execute(
         select(Assignment.id, Assignment.form_code).where(Assignment.plan_id == plan.id))}
     receipts: dict[int, list[Receipt]] = defaultdict(list)
@@ -35,4 +90,4 @@ def plan_timeliness(plan: Plan, as_of: datetime) -> Timeliness:
             OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_(REMINDER_KINDS),
             OutboundMessage.status == MessageStatus.SENT.value, OutboundMessage.sent_at <= as_of)))
     units = [UnitEvents(exempt[aid], tuple(receipts.get(aid, ())), tuple(reviews.get(aid, ()))) for aid in exempt]
-    return series(units, plan.deadline, as_of, sent)
+    return series_facts(units, plan.deadline, as_of, sent)

@@ -131,18 +131,24 @@ def _changes(unit: UnitEvents, as_of: datetime) -> tuple[datetime | None, dateti
     return first, first_complete, changes
 
 
-def series(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
-           reminders: Sequence[datetime] = ()) -> Timeliness:
-    """Return the day-by-day Timeliness of ``units`` up to ``as_of``.
+@dataclass(frozen=True)
+class SeriesFacts:
+    """What the series is drawn from, the same for every ``as_of`` at or after the plan's latest event
+    (so it can be kept per plan): per-day deltas, sorted, and the days on which something happened."""
 
-    The range runs from the earliest of (first event, deadline minus LEAD_DAYS, ``as_of``) to the day
-    of ``as_of``, cut TAIL_DAYS after the last event when ``as_of`` is much later, and to at most
-    MAX_DAYS days. Raises ValueError on a naive datetime.
-    """
+    required: int
+    received_days: tuple[date, ...]
+    on_time_days: tuple[date, ...]
+    complete_moves: tuple[tuple[date, int], ...]
+    event_days: tuple[date, ...]
+    sent_days: tuple[date, ...]
+
+
+def series_facts(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
+                 reminders: Sequence[datetime] = ()) -> SeriesFacts:
+    """Return the facts of ``units`` up to ``as_of``. Raises ValueError on a naive datetime."""
     require_aware(deadline, "deadline")
     require_aware(as_of, "as_of")
-    last_on_time_day = local(deadline - timedelta(microseconds=1)).date()
-    as_of_day = local(as_of).date()
     deltas_received: list[date] = []
     deltas_on_time: list[date] = []
     complete_moves: list[tuple[date, int]] = []
@@ -163,7 +169,29 @@ def series(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
         event_days.extend(local(at).date() for at, _ in changes)
     sent_days = sorted(local(require_aware(t, "reminder")).date() for t in reminders if t <= as_of)
     event_days.extend(sent_days)
+    return SeriesFacts(required, tuple(sorted(deltas_received)), tuple(sorted(deltas_on_time)),
+                       tuple(sorted(complete_moves)), tuple(event_days), tuple(sent_days))
 
+
+def series(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
+           reminders: Sequence[datetime] = ()) -> Timeliness:
+    """Return the day-by-day Timeliness of ``units`` up to ``as_of``.
+
+    The range runs from the earliest of (first event, deadline minus LEAD_DAYS, ``as_of``) to the day
+    of ``as_of``, cut TAIL_DAYS after the last event when ``as_of`` is much later, and to at most
+    MAX_DAYS days. Raises ValueError on a naive datetime.
+    """
+    return series_from_facts(series_facts(units, deadline, as_of, reminders), deadline, as_of)
+
+
+def series_from_facts(facts: SeriesFacts, deadline: datetime, as_of: datetime) -> Timeliness:
+    """Return the Timeliness drawn from ``facts`` (``series_facts`` at ``as_of`` or at any earlier instant
+    not before the latest event)."""
+    require_aware(deadline, "deadline")
+    require_aware(as_of, "as_of")
+    last_on_time_day = local(deadline - timedelta(microseconds=1)).date()
+    as_of_day = local(as_of).date()
+    event_days = facts.event_days
     start = min([*event_days, last_on_time_day - timedelta(days=LEAD_DAYS), as_of_day])
     end = as_of_day
     horizon = max([*event_days, last_on_time_day]) + timedelta(days=TAIL_DAYS)
@@ -171,13 +199,13 @@ def series(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
     if (end - start).days >= MAX_DAYS:
         start = end - timedelta(days=MAX_DAYS - 1)
 
-    deltas_received.sort()
-    deltas_on_time.sort()
-    complete_moves.sort()
-    move_days = [d for d, _ in complete_moves]
+    deltas_received = facts.received_days
+    deltas_on_time = facts.on_time_days
+    sent_days = facts.sent_days
+    move_days = [d for d, _ in facts.complete_moves]
     running: list[int] = []
     total = 0
-    for _, step in complete_moves:
+    for _, step in facts.complete_moves:
         total += step
         running.append(total)
     days: list[DayPoint] = []
@@ -189,4 +217,4 @@ def series(units: Sequence[UnitEvents], deadline: datetime, as_of: datetime,
             complete=running[k - 1] if k else 0, on_time=bisect_right(deltas_on_time, day),
             reminders_sent=bisect_right(sent_days, day) - bisect_right(sent_days, day - timedelta(days=1))))
         day += timedelta(days=1)
-    return Timeliness(tuple(days), required, last_on_time_day, as_of)
+    return Timeliness(tuple(days), facts.required, last_on_time_day, as_of)
