@@ -57,7 +57,7 @@ def add_staff() -> tuple[str, str]:
 
 
 def add_versions(plan: Any, cycle: tuple[int, ...] = VERSION_CYCLE, reviews_every: int = 5,
-                 seed: int = 2024) -> tuple[int, int]:
+                 seed: int = 2024, deadline: datetime = DEADLINE) -> tuple[int, int]:
     """Insert versions for the plan's assignments in bulk (counts cycling through ``cycle``) and a review
     on every ``reviews_every``-th latest version; return (versions, reviews)."""
     from sqlalchemy import insert, select
@@ -71,7 +71,7 @@ def add_versions(plan: Any, cycle: tuple[int, ...] = VERSION_CYCLE, reviews_ever
     rows: list[dict[str, Any]] = []
     for index, assignment_id in enumerate(ids):
         count = cycle[index % len(cycle)]
-        start = DEADLINE - timedelta(days=rng.randint(1, 20), minutes=rng.randint(0, 1440))
+        start = deadline - timedelta(days=rng.randint(1, 20), minutes=rng.randint(0, 1440))
         for number in range(1, count + 1):
             received = start + timedelta(days=number * rng.randint(0, 3), minutes=rng.randint(1, 600))
             errors = 0 if number == count and rng.random() < 0.8 else rng.randint(1, 9)

@@ -39,6 +39,7 @@ BENCHES: tuple[tuple[int, str, int], ...] = (
     (6, "bench.b6_memory", 150),
     (7, "bench.b7_upload", 150),
     (8, "bench.b8_outliers", 420),
+    (9, "bench.b9_status_2025", 300),
 )
 TITLES = {
     1: "Parse and check one return",
@@ -49,6 +50,7 @@ TITLES = {
     6: "Peak memory of the upload worker on a 10 MiB return",
     7: "One upload end to end through the API",
     8: "Outlier list of the national status plan (10,595 communes)",
+    9: "Status of a plan over the 3,321 communes of the 2025 map",
 }
 PACKAGES = ("Flask", "Flask-SQLAlchemy", "SQLAlchemy", "pandas", "numpy", "python-calamine", "openpyxl", "Jinja2",
             "Werkzeug", "psycopg", "aiosmtpd", "Flask-Mail")

@@ -125,6 +125,12 @@ EXPECTED: dict[str, str] = {
     "reviewer.outliers": DEPARTMENT,
     "reviewer.verify": DEPARTMENT,
     "reviewer.form_page": DEPARTMENT,
+    "api_units.units": LOGIN,
+    "api_units.plan": LOGIN,
+    "plans.plan_list": LOGIN,
+    "plans.draft": DEPARTMENT,
+    "plans.confirm": DEPARTMENT,
+    "plans.change_state": DEPARTMENT,
 }
 
 # (endpoint, actor) cells whose answer the table alone cannot decide: (status, Location or None).
@@ -238,6 +244,7 @@ def build_world(app: Any) -> World:
         db.session.add(message)
         db.session.commit()
         message_id = message.id
+        assignment_id = db.session.scalar(select(Assignment.id).where(Assignment.plan_id == plan.id).limit(1))
         reset = reset_token(users[STAFF], app.config["SECRET_KEY"])
     own_blank = blank_form_bytes(app, OWN, tokens[STAFF])
     other_blank = blank_form_bytes(app, OTHER, tokens[STAFF])
@@ -247,7 +254,8 @@ def build_world(app: Any) -> World:
     make_version(app, OTHER, 2, other_blank + b"", value=4218.5)
     params = {"plan_code": PLAN, "unit_code": OWN, "number": 1, "n": 1, "filename": "app.css",
               "token": reset, "message_id": message_id, "user_id": user_ids[UNIT_OTHER],
-              "record_id": 1, "form_code": "PL03"}
+              "record_id": 1, "form_code": "PL03",
+              "assignment_id": assignment_id}
     return World(app=app, tokens=tokens, user_ids=user_ids, session_keys=session_keys, params=params, sha=sha, filenames=filenames)
 
 

@@ -131,11 +131,11 @@ def register_blueprints(app: Flask) -> None:
 
     # Ids and version numbers past a 32-bit integer (PostgreSQL INTEGER) answer 404, not a driver overflow.
     app.url_map.converters["int"] = BoundedInt
-    from .views import (admin, api, api_chase, api_intake, api_returns, api_reviewer, auth, dashboard, documents,
-                        forms_page, intake, main, notify, review, reviewer, unit)
+    from .views import (admin, api, api_chase, api_intake, api_returns, api_reviewer, api_units, auth, dashboard,
+                        documents, forms_page, intake, main, notify, plans, review, reviewer, unit)
 
     for module in (auth, main, unit, dashboard, notify, admin, api, api_returns, intake, api_intake, review,
-                   api_chase, reviewer, api_reviewer, documents, forms_page):
+                   api_chase, reviewer, api_reviewer, documents, forms_page, api_units, plans):
         app.register_blueprint(module.bp)
 
 

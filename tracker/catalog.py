@@ -420,6 +420,8 @@ class Row:
     # The indicator's name across forms (key = "..." in the definition): the consolidated export adds up
     # rows of different forms that share it. Empty means the indicator code itself.
     shared_key: str = ""
+    # The administrative levels the row applies at (2 district, 3 commune); () means every level.
+    levels: tuple[int, ...] = ()
 
     @property
     def indicator(self) -> str:
@@ -716,6 +718,8 @@ class Form:
     source: Path
     outliers: OutlierSettings = OutlierSettings()
     cover: Cover = Cover()
+    # Set by form_levels.form_at_level: the administrative level the rows were narrowed to.
+    level: int | None = None
 
     def sheet(self, code: str) -> Sheet:
         """Return the data sheet ``code`` ("B01"); raise KeyError when the form has none."""
@@ -882,7 +886,7 @@ def _offset_of(text: str, needle: str, after: int = 0) -> int:
 
 
 _ROW_KEYS = {"code", "label", "unit", "kind", "stt", "required", "breakdowns", "number", "note",
-             "computed", "group", "key"}
+             "computed", "group", "key", "levels"}
 _SHEET_KEYS = {"code", "name", "title", "column_set", "optional", "rows"}
 _RULE_KEYS = {"id", "severity", "check", "message"}
 _SECTION_KEYS = {"code", "heading", "required", "answer", "hint"}
@@ -1249,13 +1253,18 @@ class _Builder:
                     if needs <= set(ordered):
                         derived.append(bd.key)
         inputs, computed = (ordered, tuple(derived)) if expr is None else ((), ordered)
+        levels = item.get("levels", [])
+        if not isinstance(levels, list) or any(level not in (1, 2, 3) for level in levels):
+            raise _Problem(f"{where}: levels phải là danh sách cấp hành chính (1 tỉnh, 2 huyện, 3 xã), "
+                           "ví dụ levels = [2]", needle, after=offset)
         stt = str(item.get("stt", counter + 1))
         shared_key = item.get("key", "")
         if not isinstance(shared_key, str) or (shared_key and not _SHARED_KEY.match(shared_key)):
             raise _Problem(f"{where}: key (mã dùng chung khi tổng hợp) phải có dạng BIỂU.mã, ví dụ "
                            "\"B04.comm_events\"", needle, after=row_offset)
         return Row(sheet_code, row_code, label, unit, kind, required, stt, excel_row, False,
-                   inputs, computed, formula, expr, number, str(item.get("note", "")), shared_key)
+                   inputs, computed, formula, expr, number, str(item.get("note", "")), shared_key,
+                   tuple(levels))
 
     def narrative(self) -> Narrative:
         table = self.data.get("narrative")

@@ -19,8 +19,9 @@ def init_app(app: Flask) -> None:
     for command in (seed_command, plan_copy_command, create_user_command, create_token_command,
                     check_forms_command):
         app.cli.add_command(command)
-    from . import cli_export, cli_intake, cli_notify, cli_ops
+    from . import cli_export, cli_intake, cli_notify, cli_ops, cli_units
 
+    cli_units.init_app(app)
     cli_notify.init_app(app)
     cli_intake.init_app(app)
     cli_export.init_app(app)
@@ -66,19 +67,40 @@ def seed_command(demo: bool) -> None:
 @click.argument("new_code")
 @click.option("--deadline", required=True, help="ISO 8601 instant with offset, e.g. 2025-05-10T00:00:00+07:00")
 @click.option("--title", default=None)
-def plan_copy_command(source: str, new_code: str, deadline: str, title: str | None) -> None:
-    """Copy a plan's assignments and visits under a new code and deadline."""
-    from .plans import PlanCopyError, copy_plan
+@click.option("--keep-exemptions", is_flag=True, help="Also copy the source plan's exemptions.")
+@click.option("--units-as-of", "units_as_of", default=None,
+              help="Carry the units onto the map of this date (YYYY-MM-DD); the copy is then a draft.")
+def plan_copy_command(source: str, new_code: str, deadline: str, title: str | None, keep_exemptions: bool,
+                      units_as_of: str | None) -> None:
+    """Copy a plan with its calendar moved by the deadline's offset (periods, visits, reminders)."""
+    from datetime import date
+
+    from .plans import PlanCopyError, create_copy, preview_copy
 
     try:
-        plan = copy_plan(source, new_code, parse_instant(deadline), title)
+        instant = parse_instant(deadline)
     except ValueError as exc:
         raise click.ClickException(f"Hạn nộp không hợp lệ: {exc}") from exc
+    try:
+        on = date.fromisoformat(units_as_of) if units_as_of else None
+    except ValueError:
+        raise click.ClickException(f"Ngày --units-as-of «{units_as_of}» không hợp lệ: cần dạng 2025-07-01.") from None
+    try:
+        preview = preview_copy(source, new_code, instant, title, keep_exemptions=keep_exemptions, units_as_of=on)
+        plan = create_copy(preview)
     except PlanCopyError as exc:
         raise click.ClickException(str(exc)) from exc
-    audit.record("plan_copied", target=new_code, actor="cli", source=source)
+    audit.record("plan_copied", target=new_code, actor="cli", source=source, units_as_of=units_as_of,
+                 keep_exemptions=keep_exemptions)
     db.session.commit()
-    click.echo(f"Đã tạo kế hoạch {plan.code}, hạn nộp {fmt_datetime(plan.deadline)} (giờ Việt Nam).")
+    click.echo(f"Đã tạo kế hoạch {plan.code}, hạn nộp {fmt_datetime(plan.deadline)} (giờ Việt Nam); "
+               f"kỳ số liệu: {'; '.join(p['label'] for p in plan.periods)}.")
+    if on is not None:
+        click.echo(f"Kế hoạch là bản nháp với {len(plan.assignments)} đơn vị trên bản đồ ngày {on:%d/%m/%Y}: "
+                   "cán bộ Sở xác nhận từng đơn vị tại trang «Xác nhận đơn vị» rồi mở kế hoạch.")
+        if preview.unmatched:
+            click.echo(f"{len(preview.unmatched)} đơn vị cũ không có liên kết sang danh mục mới (hãy bổ sung tay): "
+                       + "; ".join(preview.unmatched))
 
 
 @click.command("create-user")

@@ -9,12 +9,11 @@ from contextlib import contextmanager
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
 from . import reminders
 from .extensions import db
-from .models import Unit
-from .timeutil import fmt_datetime, parse_instant, utc_now
+from .models import unit_by_code
+from .timeutil import fmt_datetime, local_date, parse_instant, utc_now
 
 
 def init_app(app: Flask) -> None:
@@ -110,7 +109,7 @@ def send_reminders_command(as_of_text: str | None, dry_run: bool, plan_code: str
 @click.option("--add", is_flag=True, help="Thêm vào danh sách hiện có thay vì thay thế.")
 def set_contacts_command(unit_code: str, emails: tuple[str, ...], add: bool) -> None:
     """Replace (or with --add extend) a unit's contact email addresses."""
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    unit = unit_by_code(unit_code, local_date(utc_now()), or_before=True)
     if unit is None:
         raise click.ClickException(f"Không tìm thấy đơn vị mã «{unit_code}».")
     addresses = [a for text in emails for a in reminders.parse_addresses(text)]

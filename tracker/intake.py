@@ -224,7 +224,7 @@ def _decide(item: _Item, mail: MailMessage, received_at: datetime, forms: Mappin
     except Refusal as refusal:
         return _Decision(State.REFUSED, refusal.message)
     plan = plan_by_code(identity.plan_code) if identity.plan_code else None
-    unit = unit_by_code(identity.unit_code) if identity.unit_code else None
+    unit = unit_by_code(identity.unit_code, plan.units_on) if identity.unit_code and plan is not None else None
     assignment = assignment_for(plan, unit) if plan is not None and unit is not None else None
     if assignment is None or unit is None:
         db.session.commit()

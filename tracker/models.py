@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
-from .timeutil import as_utc, utc_now
+from .timeutil import as_utc, local_date, utc_now
 
 
 class UTCDateTime(TypeDecorator):
@@ -48,21 +48,64 @@ class Role(enum.StrEnum):
         return {"admin": "Quản trị", "staff": "Cán bộ Sở", "unit": "Cán bộ đơn vị"}[self.value]
 
 
+class PlanState(enum.StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "Bản nháp", "open": "Đang thu nhận", "closed": "Đã đóng"}[self.value]
+
+
 class Unit(db.Model):
-    """An administrative unit of the GSO list (province, district or commune), as a tree."""
+    """One version of an administrative unit of the GSO list (province, district or commune).
+
+    A row holds the unit's name, kind and parent as they were from ``valid_from`` until ``valid_to``
+    (exclusive; None while still in force). The GSO reuses codes with other meanings after a
+    reorganisation (province 24 was Bắc Giang and is Bắc Ninh since 01/07/2025), so a code names a
+    unit only together with a date: look units up with ``unit_by_code(code, on)``.
+    """
 
     __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("code", "valid_from"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True)
+    code: Mapped[str] = mapped_column(String(16), index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(50))
     level: Mapped[int] = mapped_column(Integer)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Unit]] = relationship(back_populates="parent", order_by="Unit.code")
     contacts: Mapped[list[Contact]] = relationship(back_populates="unit", order_by="Contact.email",
                                                    cascade="all, delete-orphan")
+    merged_from: Mapped[list[UnitMerge]] = relationship(foreign_keys="UnitMerge.unit_id", back_populates="unit",
+                                                        order_by="UnitMerge.id", cascade="all, delete-orphan")
+
+    def in_force(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or on < self.valid_to)
+
+
+class UnitMerge(db.Model):
+    """A link "``unit`` was made from (all or part of) ``source``" between two unit versions.
+
+    ``share`` is "full" or "partial" as the imported list says; ``hint`` marks links from a list that is
+    not an official table (the community-compiled mapping of 01/07/2025): a person confirms them.
+    """
+
+    __tablename__ = "unit_merges"
+    __table_args__ = (UniqueConstraint("unit_id", "source_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    share: Mapped[str] = mapped_column(String(8))
+    hint: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    unit: Mapped[Unit] = relationship(foreign_keys=[unit_id], back_populates="merged_from")
+    source: Mapped[Unit] = relationship(foreign_keys=[source_id])
 
 
 class Contact(db.Model):
@@ -104,6 +147,10 @@ class Plan(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     # The plan this one was copied from (plan-copy): the outlier check compares a unit with itself there.
     copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
+    # The date of the administrative map the plan names its units on; None means its deadline's date.
+    units_as_of: Mapped[date | None] = mapped_column(Date)
+    # draft (a copy being confirmed unit by unit), open, closed (read-only: no uploads, no reminders).
+    state: Mapped[str] = mapped_column(String(16), default="open")
 
     assignments: Mapped[list[Assignment]] = relationship(back_populates="plan", cascade="all, delete-orphan")
     visits: Mapped[list[Visit]] = relationship(back_populates="plan", cascade="all, delete-orphan",
@@ -111,6 +158,15 @@ class Plan(db.Model):
 
     def period_labels(self) -> dict[str, str]:
         return {p["key"]: p["label"] for p in self.periods}
+
+    @property
+    def units_on(self) -> date:
+        """Return the date at which the plan's unit codes, names and hierarchy are read."""
+        return self.units_as_of or local_date(self.deadline)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == PlanState.OPEN
 
 
 class Assignment(db.Model):
@@ -123,6 +179,10 @@ class Assignment(db.Model):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     form_code: Mapped[str | None] = mapped_column(String(32))
     exempt_reason: Mapped[str | None] = mapped_column(Text)
+    # In a draft copied onto a new map: False until staff confirm the unit; carried_from lists the old
+    # units it was proposed from ([{"code", "name", "parent", "share", "form", "plan_unit"}]).
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    carried_from: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     plan: Mapped[Plan] = relationship(back_populates="assignments")
     unit: Mapped[Unit] = relationship()
@@ -511,8 +571,23 @@ def plan_by_code(code: str) -> Plan | None:
     return db.session.scalar(select(Plan).where(Plan.code == code))
 
 
-def unit_by_code(code: str) -> Unit | None:
-    return db.session.scalar(select(Unit).where(Unit.code == code))
+def in_force_on(on: date) -> Any:
+    """Return the SQL condition "the unit version is in force on ``on``"."""
+    return (Unit.valid_from <= on) & (Unit.valid_to.is_(None) | (Unit.valid_to > on))
+
+
+def unit_by_code(code: str, on: date, or_before: bool = False) -> Unit | None:
+    """Return the unit that bears ``code`` on the date ``on``, or None.
+
+    Every lookup of a unit by its code goes through here, because codes are reused: the plan's own
+    date (``plan.units_on``) is the usual ``on``. With ``or_before``, a code no longer in force on ``on``
+    gives its last version that began on or before it (an account or contact of a unit that has ended).
+    """
+    unit = db.session.scalar(select(Unit).where(Unit.code == code, in_force_on(on)))
+    if unit is None and or_before:
+        unit = db.session.scalar(select(Unit).where(Unit.code == code, Unit.valid_from <= on)
+                                 .order_by(Unit.valid_from.desc()).limit(1))
+    return unit
 
 
 def assignment_for(plan: Plan, unit: Unit) -> Assignment | None:

@@ -333,15 +333,17 @@ def _forms(directory: str, signature: tuple[tuple[str, float], ...]) -> dict[str
 
 def parse_upload(data: bytes, forms_dir: str, form_code: str, secret: str = "",
                  expected: Mapping[str, str] | None = None,
-                 formulas: Iterable[tuple[str, str, bool]] = ()) -> ParseResult:
-    """Run ``parse_return`` with the form loaded here, from ``forms_dir``.
+                 formulas: Iterable[tuple[str, str, bool]] = (), level: int | None = None) -> ParseResult:
+    """Run ``parse_return`` with the form loaded here, from ``forms_dir``, as it applies at ``level``.
 
     The warm worker keeps its forms between uploads (reloaded when a definition file changes), so an
     upload sends only its bytes across the pipe and the rules' per-form plan is built once.
     ``expected`` holds the assignment's ``plan_code``, ``unit_code`` and ``unit_name``.
     """
+    from .form_levels import form_at_level
+
     forms = _forms(forms_dir, _forms_signature(forms_dir))
-    form = forms[form_code]
+    form = form_at_level(forms[form_code], level)
     want = Expected(form.code, form.version, form.layout_fingerprint, form_names={c: f.name for c, f in forms.items()},
                     **dict(expected or {}))
     return parse_return(data, form, secret, want, formulas)

@@ -31,8 +31,8 @@ from .outbox import (CLAIM_LEASE, RETRY_BASE, FlushReport, MessageStatus, depart
 from .compliance import Status, require_aware, summarize
 from .extensions import db
 from .forms import form_label
-from .models import (Assignment, Contact, OutboundMessage, Plan, ReturnVersion, Review, Role, Unit,
-                     User, Visit)
+from .models import (Assignment, Contact, OutboundMessage, Plan, PlanState, ReturnVersion, Review, Role,
+                     Unit, User, Visit)
 from .reminder_rules import Due, Kind, ReminderSettings, UnitFacts, due_messages
 from .standings import UnitStanding, plan_standings
 from .timeutil import as_utc, fmt_date, fmt_datetime, local
@@ -204,13 +204,16 @@ def _common(plan: Plan, as_of: datetime) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Who receives what
 
-def _contacts(unit_codes: Iterable[str]) -> dict[str, list[str]]:
+def _contacts(unit_codes: Iterable[str], plan_id: int) -> dict[str, list[str]]:
     codes = list(unit_codes)
     found: dict[str, list[str]] = defaultdict(list)
     if not codes:
         return found
+    # Codes are reused across maps: only the units the plan assigns are meant.
     rows = db.session.execute(select(Unit.code, Contact.email).join(Contact, Contact.unit_id == Unit.id)
-                              .where(Unit.code.in_(codes)).order_by(Unit.code, Contact.email))
+                              .where(Unit.code.in_(codes),
+                                     Unit.id.in_(select(Assignment.unit_id).where(Assignment.plan_id == plan_id)))
+                              .order_by(Unit.code, Contact.email))
     for code, email in rows:
         found[code].append(email)
     return found
@@ -320,7 +323,7 @@ def decide(plan: Plan, as_of: datetime) -> tuple[list[Draft], int]:
         select(OutboundMessage.unit_key, OutboundMessage.kind, OutboundMessage.step)
         .where(OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_({d.kind for d in due}))).all())
     fresh = [d for d in due if (d.unit_code or "", d.kind, d.step) not in stored]
-    contacts = _contacts(d.unit_code for d in fresh if d.unit_code)
+    contacts = _contacts((d.unit_code for d in fresh if d.unit_code), plan.id)
     drafts = [_scheduled_draft(plan, d, standings, contacts, visits, settings, as_of) for d in fresh]
     return drafts, len(due) - len(fresh)
 
@@ -374,7 +377,7 @@ def _receipt_draft(version: ReturnVersion, earlier: Sequence[ReturnVersion]) -> 
                "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code))}
     state = "đầy đủ" if version.complete else "chưa đầy đủ"
-    recipients = _contacts([unit.code])[unit.code]
+    recipients = _contacts([unit.code], plan.id)[unit.code]
     if version.source == "email" and version.sender:
         # The sender gets the intake's own reply (receipt and problems in one message), not this one too.
         recipients = [r for r in recipients if r != version.sender.lower()]
@@ -463,7 +466,7 @@ def queue_returned(review: Review) -> bool:
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code)),
                "past_deadline": as_of >= plan.deadline}
     draft = _draft(plan, unit.code, MessageKind.RETURNED, f"v{version.version}-r{review.id}",
-                   _contacts([unit.code])[unit.code],
+                   _contacts([unit.code], plan.id)[unit.code],
                    f"Báo cáo phiên bản {version.version} được trả lại để chỉnh sửa – {unit.name}",
                    "returned", context)
     return store(draft, as_of)
@@ -527,7 +530,7 @@ def requeue(message: OutboundMessage, as_of: datetime) -> None:
     elif message.kind == MessageKind.INTAKE_REPLY.value:
         recipients, missing = list(message.recipients), "Thư gửi đến không có địa chỉ người gửi"
     else:
-        recipients, missing = _contacts([message.unit_key])[message.unit_key], NO_CONTACTS
+        recipients, missing = _contacts([message.unit_key], message.plan_id)[message.unit_key], NO_CONTACTS
     message.recipients = list(recipients)
     message.attempts = 0
     if recipients:
@@ -549,11 +552,15 @@ def run(as_of: datetime, plan_code: str | None = None, dry_run: bool = False,
     sending pass (``outbox.flush_pending``): a run asked to stop releases what it has not sent.
     """
     require_aware(as_of, "as_of")
-    query = select(Plan).order_by(Plan.code)
+    # Closed plans are read-only and drafts not yet open: neither sends reminders.
+    query = select(Plan).where(Plan.state == PlanState.OPEN).order_by(Plan.code)
     if plan_code:
         query = query.where(Plan.code == plan_code)
     plans = db.session.scalars(query).all()
     if plan_code and not plans:
+        state = db.session.scalar(select(Plan.state).where(Plan.code == plan_code))
+        if state is not None:
+            raise ReminderError(f"Kế hoạch «{plan_code}» {PlanState(state).label.lower()}: không gửi thư nhắc.")
         raise ReminderError(f"Không tìm thấy kế hoạch mã «{plan_code}».")
     queued: list[Draft] = []
     problems: list[str] = []

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import audit, reminders, upload_limits, value_packs
 from .catalog import Form
+from .form_levels import form_at_level
 from .extensions import db
 from .guard import Limits, Refusal, inspect
 from .identity import Expected, check_identity
@@ -116,7 +117,7 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
     try:
         if assignment.form_code is None:
             raise Refusal("exempt", unit=assignment.unit.name, reason=assignment.exempt_reason or "không phải nộp")
-        form = forms[assignment.form_code]
+        form = form_at_level(forms[assignment.form_code], assignment.unit.level)
         inspected = inspect(data, filename, guard_limits(forms, settings.max_bytes))
         existing = db.session.scalar(select(ReturnVersion).where(
             ReturnVersion.assignment_id == assignment.id, ReturnVersion.sha256 == sha256))
@@ -168,7 +169,7 @@ def _parse(data: bytes, form: Form, settings: UploadSettings, expected: dict[str
 
     try:
         return isolation.run("tracker.parsing:parse_upload", data, str(form.source.parent), form.code,
-                             settings.secret, expected, formulas, timeout=settings.parse_timeout,
+                             settings.secret, expected, formulas, form.level, timeout=settings.parse_timeout,
                              memory_limit=settings.parse_memory_limit)
     except isolation.WorkerTimeout as exc:
         raise Refusal("parse_timeout") from exc

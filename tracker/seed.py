@@ -5,10 +5,7 @@ it is (an admin's later edit of a deadline is not undone by a second ``seed``).
 """
 from __future__ import annotations
 
-import csv
-import json
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -16,21 +13,16 @@ from typing import Any, Iterable
 
 from sqlalchemy import select
 
+from . import unit_lists
 from .extensions import db
-from .models import Assignment, Contact, Plan, Role, Unit, User, Visit
-from .timeutil import as_utc
+from .models import Assignment, Contact, Plan, PlanState, Role, Unit, User, Visit, in_force_on
+from .timeutil import as_utc, local_date
+from .unit_import import import_units
 
-# The raw GSO list writes some kinds with a capital second word ("Thị Xã").
-_KIND_FIXES = {"Thị Xã": "Thị xã", "Thị Trấn": "Thị trấn", "Thành Phố": "Thành phố"}
-
-
-def normalize_name(name: str) -> str:
-    """Return a unit name in NFC with the kind prefix spelled as Vietnamese officials write it."""
-    name = unicodedata.normalize("NFC", " ".join(name.split()))
-    for wrong, right in _KIND_FIXES.items():
-        if name.startswith(wrong + " "):
-            name = right + name[len(wrong):]
-    return name
+# Re-exported: the benches and older callers import it from here.
+normalize_name = unit_lists.normalize_name
+# The GSO lists the repository's 2024 data comes from are dated 01/05/2024.
+DEFAULT_LIST_DATE = date(2024, 5, 1)
 
 
 @dataclass
@@ -45,46 +37,26 @@ class SeedReport:
         return bool(self.units_added or self.plans_added or self.users_added or self.contacts_added)
 
 
+def _as_dicts(units: unit_lists.UnitList) -> list[dict[str, Any]]:
+    return [{"level": r.level, "code": r.code, "name": r.name, "kind": r.kind, "parent_code": r.parent_code}
+            for r in units.rows]
+
+
 def read_units_csv(path: Path) -> list[dict[str, Any]]:
     """Return GSO rows (level, code, name, kind, parent_code) from the CSV layout of the data folder."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [{"level": int(r["level"]), "code": r["code"].strip(), "name": normalize_name(r["name"]),
-                 "kind": normalize_name(r["type"]), "parent_code": (r["parent_code"] or "").strip() or None}
-                for r in csv.DictReader(handle)]
+    return _as_dicts(unit_lists.read_unit_list(path))
 
 
 def read_units_json(path: Path) -> list[dict[str, Any]]:
     """Return GSO rows from the nationwide dvhcvn JSON (provinces, districts, communes)."""
-    rows: list[dict[str, Any]] = []
-    for p in json.loads(path.read_text(encoding="utf-8"))["data"]:
-        rows.append({"level": 1, "code": p["level1_id"], "name": normalize_name(p["name"]),
-                     "kind": p["type"], "parent_code": None})
-        for d in p["level2s"]:
-            rows.append({"level": 2, "code": d["level2_id"], "name": normalize_name(d["name"]),
-                         "kind": normalize_name(d["type"]), "parent_code": p["level1_id"]})
-            for c in d["level3s"]:
-                rows.append({"level": 3, "code": c["level3_id"], "name": normalize_name(c["name"]),
-                             "kind": normalize_name(c["type"]), "parent_code": d["level2_id"]})
-    return rows
+    return _as_dicts(unit_lists.read_unit_list(path))
 
 
-def load_units(rows: Iterable[dict[str, Any]]) -> int:
-    """Insert the units not yet known, a level at a time so parents exist first; return how many."""
-    known = {code: uid for code, uid in db.session.execute(select(Unit.code, Unit.id))}
-    added = 0
-    by_level: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["code"] not in known:
-            by_level.setdefault(row["level"], []).append(row)
-    for level in sorted(by_level):
-        fresh = [Unit(code=r["code"], name=r["name"], kind=r["kind"], level=r["level"],
-                      parent_id=known.get(r["parent_code"]) if r["parent_code"] else None)
-                 for r in by_level[level]]
-        db.session.add_all(fresh)
-        db.session.flush()
-        known.update((unit.code, unit.id) for unit in fresh)
-        added += len(fresh)
-    return added
+def load_units(rows: Iterable[dict[str, Any]], as_of: date = DEFAULT_LIST_DATE) -> int:
+    """Add the units of ``rows`` as in force from ``as_of`` (closing nothing); return how many were added."""
+    listed = unit_lists.UnitList(rows=[unit_lists.UnitRow(r["level"], r["code"], r["name"], r["kind"],
+                                                          r["parent_code"]) for r in rows])
+    return import_units(listed, as_of).added
 
 
 def _as_date(value: Any) -> date | None:
@@ -103,7 +75,9 @@ def load_plan(data: dict[str, Any]) -> Plan | None:
     deadline = data["deadline"]
     if not isinstance(deadline, datetime):
         deadline = datetime.fromisoformat(str(deadline))
-    units = {u.code: u for u in db.session.scalars(select(Unit))}
+    units_as_of = _as_date(data.get("units_as_of"))
+    units_on = units_as_of or local_date(as_utc(deadline))
+    units = {u.code: u for u in db.session.scalars(select(Unit).where(in_force_on(units_on)))}
 
     def unit(code: str) -> Unit:
         if code not in units:
@@ -118,7 +92,8 @@ def load_plan(data: dict[str, Any]) -> Plan | None:
                 periods=[{k: str(v) for k, v in p.items()} for p in data.get("periods", [])],
                 period_basis=data.get("period_basis", ""),
                 department_email=data.get("department_email", ""),
-                reminder_settings=dict(data.get("reminders", {})))
+                reminder_settings=dict(data.get("reminders", {})), units_as_of=units_as_of,
+                state=data.get("state", PlanState.OPEN))
     for a in data.get("assignments", []):
         plan.assignments.append(Assignment(unit=unit(a["unit"]), form_code=a.get("form") or None,
                                            exempt_reason=a.get("exempt_reason") or None))
@@ -134,10 +109,17 @@ def load_plan(data: dict[str, Any]) -> Plan | None:
 def seed(forms_dir: Path) -> SeedReport:
     """Load every plan file under ``forms_dir/plans`` with the units it names; the caller commits."""
     report = SeedReport()
-    for plan_file in sorted((forms_dir / "plans").glob("*.toml")):
-        data = tomllib.loads(plan_file.read_text(encoding="utf-8"))
-        if data.get("units_file"):
-            report.units_added += load_units(read_units_csv(forms_dir / data["units_file"]))
+    plans = [tomllib.loads(f.read_text(encoding="utf-8")) for f in sorted((forms_dir / "plans").glob("*.toml"))]
+    # Unit lists first, oldest map first, so that each later list closes and links the one before.
+    lists = sorted({(_as_date(d.get("units_list_date")) or DEFAULT_LIST_DATE, d["units_file"],
+                     tuple(d.get("provinces") or ([d["province"]] if d.get("province") else [])))
+                    for d in plans if d.get("units_file")})
+    for list_date, units_file, provinces in lists:
+        listed = unit_lists.read_unit_list(forms_dir / units_file)
+        if provinces:
+            listed = unit_lists.only_provinces(listed, set(provinces))
+        report.units_added += import_units(listed, list_date).added
+    for data in plans:
         if load_plan(data) is not None:
             report.plans_added.append(data["code"])
     return report

@@ -81,3 +81,8 @@ def fmt_date(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         value = local(value)
     return value.strftime("%d/%m/%Y")
+
+
+def local_date(value: datetime) -> date:
+    """Return the Vietnam calendar date of the instant ``value``."""
+    return local(value).date()

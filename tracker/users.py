@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from sqlalchemy import select
 
 from .accounts import hash_password
 from .extensions import db
-from .models import Role, Unit, User
+from .models import Role, User, unit_by_code
+from .timeutil import local_date, utc_now
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -16,8 +18,12 @@ class UserError(ValueError):
     """A user cannot be created as asked; the message says why, in Vietnamese."""
 
 
-def create_user(email: str, role: Role, password: str, unit_code: str | None = None, name: str = "") -> User:
-    """Add a user to the session and return it; raise UserError for a bad email, role/unit or password."""
+def create_user(email: str, role: Role, password: str, unit_code: str | None = None, name: str = "",
+                on: date | None = None) -> User:
+    """Add a user to the session and return it; raise UserError for a bad email, role/unit or password.
+
+    The unit code is read on ``on`` (today by default), or the last unit that bore it before then.
+    """
     email = email.strip().lower()
     if not EMAIL_RE.match(email) or len(email) > 254:
         raise UserError(f"Email «{email}» không hợp lệ.")
@@ -29,7 +35,7 @@ def create_user(email: str, role: Role, password: str, unit_code: str | None = N
     if role == Role.UNIT:
         if not unit_code:
             raise UserError("Tài khoản đơn vị phải gắn với một mã đơn vị (--unit).")
-        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code.strip()))
+        unit = unit_by_code(unit_code.strip(), on or local_date(utc_now()), or_before=True)
         if unit is None:
             raise UserError(f"Không tìm thấy đơn vị mã {unit_code}.")
     elif unit_code:

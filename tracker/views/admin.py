@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask import (
@@ -23,7 +23,8 @@ from ..access import admin_required
 from ..accounts import revoke_tokens
 from ..extensions import db
 from ..models import ApiToken, Assignment, AuditEvent, Plan, Role, Unit, User
-from ..plans import PlanCopyError, copy_plan
+from ..plan_calendar import rewrite_years
+from ..plans import PlanCopyError, create_copy, preview_copy
 from ..timeutil import LOCAL_TZ, as_utc, local
 from ..users import UserError
 from ..users import create_user as add_user
@@ -194,6 +195,9 @@ def _copy_page(form: dict[str, str], error: str = "", status: int = 200) -> Any:
     return render_template("admin/plan_copy.html", plans=plans, form=form, error=error), status
 
 
+_COPY_FIELDS = ("source", "code", "title", "deadline", "units_as_of")
+
+
 @bp.route("/plans/copy", methods=["GET", "POST"])
 @admin_required
 def copy_plan_form() -> Any:
@@ -202,10 +206,15 @@ def copy_plan_form() -> Any:
         plan = db.session.scalar(select(Plan).where(Plan.code == source)) if source else None
         if plan is None:
             plan = db.session.scalar(select(Plan).order_by(Plan.deadline.desc()).limit(1))
-        form = {"source": plan.code if plan else "", "code": "", "title": plan.title if plan else "",
-                "deadline": suggested_deadline(plan.deadline) if plan else ""}
+        form = {"source": plan.code if plan else "", "code": "",
+                "title": rewrite_years(plan.title, 1) if plan else "",
+                "deadline": suggested_deadline(plan.deadline) if plan else "", "units_as_of": "",
+                "keep_exemptions": ""}
         return _copy_page(form)
-    form = {key: request.form.get(key, "").strip() for key in ("source", "code", "title", "deadline")}
+    form = {key: request.form.get(key, "").strip() for key in _COPY_FIELDS}
+    form["keep_exemptions"] = "1" if request.form.get("keep_exemptions") else ""
+    if request.form.get("action") == "edit":
+        return _copy_page(form)
     try:
         deadline = parse_local_deadline(form["deadline"])
     except ValueError as exc:
@@ -213,12 +222,26 @@ def copy_plan_form() -> Any:
     if len(form["title"]) > TITLE_MAX:
         return _copy_page(form, f"Tên kế hoạch dài quá {TITLE_MAX} ký tự.", 422)
     try:
-        plan = copy_plan(form["source"], form["code"], deadline, form["title"] or None)
+        units_as_of = date.fromisoformat(form["units_as_of"]) if form["units_as_of"] else None
+    except ValueError:
+        return _copy_page(form, f"Ngày danh mục đơn vị «{form['units_as_of']}» không hợp lệ: chọn một ngày, "
+                          "dạng 2025-07-01.", 422)
+    try:
+        preview = preview_copy(form["source"], form["code"], deadline, form["title"] or None,
+                               keep_exemptions=bool(form["keep_exemptions"]), units_as_of=units_as_of)
     except PlanCopyError as exc:
         db.session.rollback()
         return _copy_page(form, str(exc), 422)
+    if request.form.get("action") == "preview":
+        return render_template("admin/plan_copy_preview.html", preview=preview, form=form)
+    plan = create_copy(preview)
     audit.record("plan_copied", target=plan.code, source=form["source"], deadline=plan.deadline.isoformat(),
-                 title=plan.title)
+                 title=plan.title, units_as_of=form["units_as_of"] or None,
+                 keep_exemptions=bool(form["keep_exemptions"]))
     db.session.commit()
+    if preview.draft:
+        flash(f"Đã tạo bản nháp {plan.code} từ kế hoạch {form['source']}: hãy xác nhận từng đơn vị rồi mở kế hoạch.",
+              "ok")
+        return redirect(url_for("plans.draft", plan_code=plan.code), 303)
     flash(f"Đã tạo kế hoạch {plan.code} từ kế hoạch {form['source']}.", "ok")
     return redirect(url_for("main.plan", plan_code=plan.code), 303)

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..access import api_error, department_required, login_required
 from ..chase import last_reminded
@@ -15,6 +14,7 @@ from ..extensions import db
 from .. import status_feed
 from ..models import Plan, Unit
 from ..standing_query import Scope, count_in_scope
+from ..plan_access import reachable_plans
 from ..standings import UnitStanding, plan_standings
 from ..timeutil import local, parse_instant, utc_now
 from .main import get_plan
@@ -35,9 +35,10 @@ def openapi() -> Any:
 @bp.get("/plans")
 @login_required
 def plans() -> Any:
-    rows = db.session.scalars(select(Plan).order_by(Plan.deadline.desc())).all()
+    # The plans the caller reaches: a unit's token lists its own unit's plans, open ones first.
+    rows = reachable_plans(current_user)
     return jsonify([{"code": p.code, "title": p.title, "deadline": p.deadline.isoformat(),
-                     "deadline_local": local(p.deadline).isoformat()}
+                     "deadline_local": local(p.deadline).isoformat(), "state": p.state}
                     for p in rows])
 
 

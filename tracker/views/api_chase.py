@@ -37,7 +37,7 @@ def _instant(value: Any) -> str | None:
 @department_required
 def remind(plan_code: str, unit_code: str) -> Any:
     plan = _plan(plan_code)
-    unit = unit_by_code(unit_code)
+    unit = unit_by_code(unit_code, plan.units_on)
     if unit is None:
         return api_error(404, "not_found", f"Không tìm thấy đơn vị mã «{unit_code}».")
     try:

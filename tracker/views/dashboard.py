@@ -38,6 +38,7 @@ from ..models import (
     Unit,
     Visit,
     assignment_for,
+    unit_by_code,
 )
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
 from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, rollup
@@ -310,7 +311,7 @@ def export(plan_code: str) -> Any:
 
 def _load_version(plan_code: str, unit_code: str, number: int) -> tuple[Plan, Unit, Assignment, ReturnVersion]:
     plan = get_plan(plan_code)
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    unit = unit_by_code(unit_code, plan.units_on)
     if unit is None:
         abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
     assignment = assignment_for(plan, unit)
@@ -335,6 +336,8 @@ def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnde
 
 def _review(plan_code: str, unit_code: str, number: int, returning: bool) -> Any:
     plan, unit, assignment, version = _load_version(plan_code, unit_code, number)
+    if plan.state == "closed":
+        abort(409, f"Kế hoạch {plan.code} đã đóng (chỉ để xem): không ghi nhận ý kiến mới.")
     back = url_for("unit.home", plan_code=plan.code, unit_code=unit.code)
     # Named places only (no URL from the form): the queue and the version page send staff back there.
     if request.form.get("next") == "review-queue":

@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from .. import audit_words
 from ..compliance import Status
-from ..models import Role
+from ..models import PlanState, Role
+from ..plan_access import reachable_plans
 from ..timeutil import fmt_date, fmt_datetime
 from ..wording import deadline_wording, format_number
 
@@ -57,7 +58,9 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"Status": Status, "Role": Role, "audit_words": audit_words}
+        return {"Status": Status, "Role": Role, "audit_words": audit_words, "PlanState": PlanState,
+                "switcher_plans": _switcher_plans,
+                "current_plan_code": (request.view_args or {}).get("plan_code") if has_request_context() else None}
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
@@ -71,3 +74,10 @@ def init_app(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
             response.headers.pop("Expires", None)
         return response
+
+
+def _switcher_plans() -> list[Any]:
+    """Return the plans of the plan switcher; none for anonymous users (the login page)."""
+    if not current_user or not current_user.is_authenticated:
+        return []
+    return reachable_plans(current_user)

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from flask import abort, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import ensure_unit_access
 from ..extensions import db
-from ..models import Assignment, Plan, ReturnVersion, Unit, assignment_for, plan_by_code
+from ..models import Assignment, Plan, ReturnVersion, assignment_for, unit_by_code
+from ..plan_access import visible_plan
 
 
 def plan_or_404(code: str) -> Plan:
-    plan = plan_by_code(code)
+    """Return the plan ``code`` the current user may see; 404 for an unknown plan, or a draft for a unit."""
+    # A draft is the department's work in progress: units do not see it yet.
+    plan = visible_plan(current_user, code)
     if plan is None:
         abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
     return plan
@@ -19,7 +23,7 @@ def plan_or_404(code: str) -> Plan:
 def assignment_or_404(plan_code: str, unit_code: str) -> Assignment:
     """Return the unit's assignment after the access check (403 for another unit's officer); 404 if unknown."""
     plan = plan_or_404(plan_code)
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    unit = unit_by_code(unit_code, plan.units_on)
     if unit is None:
         abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
     ensure_unit_access(unit)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -11,28 +11,21 @@ from sqlalchemy.orm import selectinload
 from ..access import login_required
 from ..extensions import db
 from ..models import Assignment, Plan, Role, Visit
+from ..plan_access import landing_plan
+from ..timeutil import utc_now
+from .lookup import plan_or_404 as get_plan  # the other blueprints import it from here
 
 bp = Blueprint("main", __name__)
-
-
-def get_plan(code: str) -> Plan:
-    plan = db.session.scalar(select(Plan).where(Plan.code == code))
-    if plan is None:
-        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
-    return plan
 
 
 @bp.route("/")
 @login_required
 def index() -> Any:
     if current_user.role == Role.UNIT:
-        assignment = db.session.scalar(
-            select(Assignment).join(Plan).where(Assignment.unit_id == current_user.unit_id)
-            .order_by(Plan.deadline.desc()).limit(1))
-        if assignment is None:
+        plan = landing_plan(current_user, utc_now())
+        if plan is None:
             return render_template("main/no_plan.html")
-        return redirect(url_for("unit.home", plan_code=assignment.plan.code,
-                                unit_code=current_user.unit.code))
+        return redirect(url_for("unit.home", plan_code=plan.code, unit_code=current_user.unit.code))
     plans = db.session.scalars(select(Plan).order_by(Plan.deadline.desc())).all()
     return render_template("main/plans.html", plans=plans)
 

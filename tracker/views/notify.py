@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from .. import reminders
 from ..access import admin_required, department_required
 from ..extensions import db
-from ..models import OutboundMessage, Plan, Unit
+from ..models import Assignment, OutboundMessage, Plan, Unit, unit_by_code
 from ..redirects import safe_next
 from ..reminders import MessageKind, MessageStatus
-from ..timeutil import utc_now
+from ..timeutil import local_date, utc_now
 from .main import get_plan
 
 bp = Blueprint("notify", __name__)
@@ -59,8 +59,10 @@ def mail_log() -> Any:
     counts = dict(db.session.execute(select(OutboundMessage.status, func.count())
                                      .group_by(OutboundMessage.status)).all())
     plans = db.session.scalars(select(Plan).order_by(Plan.deadline.desc())).all()
+    # Codes are reused across maps: the names are those of the units the messages' plans assign.
     unit_names = dict(db.session.execute(select(Unit.code, Unit.name).where(
-        Unit.code.in_({m.unit_key for m, _ in rows if m.unit_key}))).all())
+        Unit.code.in_({m.unit_key for m, _ in rows if m.unit_key}),
+        Unit.id.in_(select(Assignment.unit_id).where(Assignment.plan_id.in_({m.plan_id for m, _ in rows}))))).all())
     return render_template("notify/mail_log.html", rows=rows, counts=counts, plans=plans,
                            unit_names=unit_names, status_label=reminders.status_label,
                            statuses=list(MessageStatus), kinds=list(MessageKind),
@@ -134,7 +136,7 @@ def _safe_next(default: str) -> str:
 @bp.route("/admin/units/<unit_code>/contacts", methods=["GET", "POST"])
 @admin_required
 def contacts(unit_code: str) -> Any:
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    unit = unit_by_code(unit_code, local_date(utc_now()), or_before=True)
     if unit is None:
         abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
     here = url_for("notify.contacts", unit_code=unit.code)

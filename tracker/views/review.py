@@ -43,7 +43,7 @@ def remind_units(plan_code: str) -> Any:
     now = utc_now()
     done: list[str] = []
     for code in codes[:500]:
-        unit = unit_by_code(code)
+        unit = unit_by_code(code, plan.units_on)
         if unit is None:
             flash(f"Không tìm thấy đơn vị mã «{code}».", "error")
             continue
@@ -69,7 +69,7 @@ def queue(plan_code: str) -> Any:
 @login_required
 def comment(plan_code: str, unit_code: str, number: int) -> Any:
     plan = plan_or_404(plan_code)
-    unit: Unit | None = unit_by_code(unit_code)
+    unit: Unit | None = unit_by_code(unit_code, plan.units_on)
     if unit is None:
         abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
     ensure_unit_access(unit)

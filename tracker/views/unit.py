@@ -20,9 +20,11 @@ from ..access import department_required, login_required
 from ..extensions import db
 from ..blanks import almost_empty, blank_groups
 from ..compliance import ReviewState
+from ..form_levels import form_at_level
 from ..guard import Refusal
 from ..review import officer_next_step
-from ..models import Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, SignedReport, Unit, Visit
+from ..models import (Assignment, AuditEvent, PlanState, ReturnValue, ReturnVersion, Role, SignedReport, Unit,
+                      Visit)
 from ..standings import plan_standings
 from ..timeutil import utc_now
 from .lookup import assignment_or_404, int_arg, previous_version, version_or_404
@@ -105,7 +107,8 @@ def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
 
     if assignment.form_code is None:
         abort(404, f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này: không có biểu mẫu để tải.")
-    form = form_registry.get(assignment.form_code)
+    # A commune's workbook leaves out the rows marked for districts only.
+    form = form_at_level(form_registry.get(assignment.form_code), assignment.unit.level)
     data = build_blank(form, form_registry.workbook_context(assignment), current_app.config["SECRET_KEY"],
                        form_registry.sheet_password())
     ascii_name, utf8_name = workbook_filename(form.code, assignment.unit.name, assignment.plan.code)
@@ -154,6 +157,9 @@ def refusal_response(response: Any, refusal: Refusal) -> Any:
 
 def take_upload(assignment: Assignment) -> returns.UploadOutcome:
     """Run the upload use case on the request's ``file`` part; raise Refusal for a bad request."""
+    if assignment.plan.state != PlanState.OPEN:
+        raise Refusal("plan_closed", f"Kế hoạch {assignment.plan.code} đã đóng (chỉ để xem): không nhận báo cáo "
+                      "mới. Nếu cần nộp bổ sung, hãy liên hệ Sở để mở lại kế hoạch.", 409)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise Refusal("no_file")

@@ -1,0 +1,74 @@
+"""Move a plan's calendar by the offset between two deadlines: periods, visit dates, wording.
+
+Pure: plain values in, plain values out. When the new deadline is the old one's wall-clock time a whole
+number of years later, dates move by whole years (10/5/2024 -> 10/5/2025, 31/12/2023 -> 31/12/2024)
+and the years written in labels follow ("Năm 2023; Quý I/2024" -> "Năm 2024; Quý I/2025"); otherwise
+dates move by the same number of days as the deadline, and a label's years move with its start date.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .timeutil import local
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """How far the calendar moves: ``years`` when whole years, else ``days``."""
+
+    years: int | None
+    days: int
+
+    def move(self, day: date) -> date:
+        if self.years is None:
+            return day + timedelta(days=self.days)
+        try:
+            return day.replace(year=day.year + self.years)
+        except ValueError:  # 29/2 into a common year: the last day of February
+            return day.replace(year=day.year + self.years, day=28)
+
+
+def shift_between(old_deadline: datetime, new_deadline: datetime) -> Shift:
+    """Return the shift that takes ``old_deadline`` to ``new_deadline`` (both aware)."""
+    old, new = local(old_deadline), local(new_deadline)
+    years = new.year - old.year
+    same_wall_clock = (old.month, old.day, old.time()) == (new.month, new.day, new.time())
+    return Shift(years if same_wall_clock else None, (new.date() - old.date()).days)
+
+
+def rewrite_years(text: str, delta: int) -> str:
+    """Return ``text`` with every year (19xx/20xx) written in it moved by ``delta`` years."""
+    if not delta:
+        return text
+    return _YEAR.sub(lambda m: str(int(m.group(1)) + delta), text)
+
+
+def shift_periods(periods: list[dict[str, Any]], shift: Shift) -> list[dict[str, Any]]:
+    """Return the periods with their start and end dates moved and their labels' years following."""
+    moved = []
+    for period in periods:
+        item = dict(period)
+        start = date.fromisoformat(period["start"]) if period.get("start") else None
+        if start is not None:
+            new_start = shift.move(start)
+            item["start"] = new_start.isoformat()
+            item["label"] = rewrite_years(period.get("label", ""), new_start.year - start.year)
+        if period.get("end"):
+            item["end"] = shift.move(date.fromisoformat(period["end"])).isoformat()
+        moved.append(item)
+    return moved
+
+
+def deadline_wording(deadline: datetime) -> str:
+    """Return the deadline as the plan text writes it: "trước ngày 10/5/2025" for a deadline at 00:00,
+    "trước 17:00 ngày 9/5/2025" otherwise (the first late instant, Vietnam time)."""
+    wall = local(deadline)
+    day = f"{wall.day}/{wall.month}/{wall.year}"
+    if (wall.hour, wall.minute) == (0, 0):
+        return f"trước ngày {day}"
+    return f"trước {wall:%H:%M} ngày {day}"
