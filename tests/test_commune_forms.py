@@ -106,3 +106,31 @@ def test_district_return_still_requires_the_district_rows(client, token_for):
     assert response.status_code == 201 and body["complete"] is False
     cell = full.address(("B01", "communes", "base_total"))[1]
     assert any(i["cell"] == cell and i["severity"] == "error" for i in body["issues"])
+
+
+def test_export_marks_district_rows_not_applicable_for_a_commune():
+    from datetime import UTC, datetime
+
+    from tracker.compliance import Status
+    from tracker.export import NOT_APPLICABLE, ExportInput, ExportUnit, ExportValue, build_workbook
+
+    forms = shipped_forms()
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+
+    def unit(code: str, name: str, level: int) -> ExportUnit:
+        return ExportUnit(code, name, "PL03", Status.ON_TIME, False, None, 0, 0, None, None, 1, at, 1, at,
+                          level=level)
+
+    units = (unit("219", "Huyện Lục Ngạn", 2), unit(COMMUNE, "Phường Bắc Giang", 3))
+    values = tuple(ExportValue(code, "B01", "communes", "base", "total", 30.0) for code in ("219", COMMUNE)) + \
+        tuple(ExportValue(code, "B01", "villages", "base", "total", 12.0) for code in ("219", COMMUNE))
+    data = ExportInput("bacninh-2026", "Kế hoạch", at, at, units, values)
+    workbook = openpyxl.load_workbook(io.BytesIO(build_workbook(data, forms).content))
+    sheet = next(ws for ws in workbook.worksheets if "Biểu 01" in ws.title)
+    rows = [r for r in sheet.iter_rows(values_only=True) if r and isinstance(r[1], str)]
+    # One line per period block: the first block is "Năm 2023" (base), where the values are.
+    communes = next(r for r in rows if r[1].startswith("Số xã, phường, thị trấn"))
+    villages = next(r for r in rows if r[1].startswith("Số thôn, tổ dân phố"))
+    # The district's 30 counts, the commune's is "not applicable" and stays out of the total.
+    assert communes[3:] == (30, NOT_APPLICABLE, 30)
+    assert villages[3:] == (12, 12, 24)

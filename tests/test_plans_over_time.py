@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from tracker.extensions import db
 from tracker.models import Assignment, AuditEvent, OutboundMessage, Plan, PlanState, ReturnVersion, Unit
-from tracker.plan_calendar import deadline_wording, rewrite_years, shift_between, shift_periods
+from tracker.plan_calendar import rewrite_years, shift_between, shift_periods
+from tracker.wording import plan_phrase
 
 PLAN = "bacgiang-2024"
 
@@ -84,8 +85,8 @@ def test_an_offset_of_days_moves_dates_by_days_and_labels_follow_their_start():
     whole = shift_between(old, datetime(2026, 5, 9, 17, 0, tzinfo=UTC))
     assert whole.years == 2 and whole.move(date(2024, 2, 29)) == date(2026, 2, 28)
     assert rewrite_years("Năm 2023; Quý I/2024 (mã 12024)", 1) == "Năm 2024; Quý I/2025 (mã 12024)"
-    assert deadline_wording(datetime(2025, 5, 9, 17, 0, tzinfo=UTC)) == "trước ngày 10/5/2025"
-    assert deadline_wording(datetime(2025, 5, 9, 10, 0, tzinfo=UTC)) == "trước 17:00 ngày 9/5/2025"
+    assert plan_phrase(datetime(2025, 5, 9, 17, 0, tzinfo=UTC)) == "trước ngày 10/5/2025"
+    assert plan_phrase(datetime(2025, 5, 9, 10, 0, tzinfo=UTC)) == "trước 17:00 ngày 9/5/2025"
 
 
 def test_bad_units_as_of_is_refused(runner):

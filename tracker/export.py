@@ -42,6 +42,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from .catalog import CellKey, Column, Form, Row, Sheet
 from .compliance import ReviewState, Status
+from .form_levels import not_applicable
 from .rules import evaluate_expression
 from .timeutil import fmt_date, fmt_datetime, local
 from .wording import deadline_wording
@@ -90,6 +91,7 @@ class ExportUnit:
     report_number: str = ""
     report_date: str = ""
     signer: str = ""
+    level: int | None = None  # the unit's administrative level: rows marked for other levels do not apply
 
 
 @dataclass(frozen=True)
@@ -280,12 +282,16 @@ class _Figures:
     def __init__(self, forms: Mapping[str, Form], units: Sequence[ExportUnit], values: Sequence[ExportValue]):
         self.forms = forms
         self.form_of = {u.code: u.form_code for u in units}
+        level_of = {u.code: u.level for u in units}
         self.numbers: dict[str, dict[CellKey, float]] = defaultdict(dict)  # unit -> its form's cell keys
         lookups = {code: _FormLookup(form) for code, form in forms.items()}
         # Per form, each cell's (total_key, whether it is an input cell): a national plan has ~385,000 values.
         inputs = {code: {(s.code, r.code, c.key): (r.total_key, r.computed is None and c.breakdown in r.input_breakdowns)
                          for s in form.sheets for r in s.data_rows for c in s.columns}
                   for code, form in forms.items()}
+        # Per form, the rows marked for some administrative levels only (levels = [2]) and those levels.
+        restricted = {code: {(s.code, r.code): r.levels for s in form.sheets for r in s.data_rows if r.levels}
+                      for code, form in forms.items()}
         sums: dict[tuple[str, str], list[float]] = defaultdict(list)
         for value in values:
             form_code = self.form_of.get(value.unit_code)
@@ -294,6 +300,10 @@ class _Figures:
                 continue
             key = lookup.cell_key(value)
             if key is not None:
+                # A figure on a row that does not apply at the unit's level (a commune's "số xã") is left out.
+                allowed = restricted[form_code or ""].get((key[0], key[1]))
+                if allowed and level_of.get(value.unit_code) not in (None, *allowed):
+                    continue
                 self.numbers[value.unit_code][key] = number = float(value.value)
                 total_key, is_input = inputs[form_code or ""][key]
                 if is_input:
@@ -317,7 +327,7 @@ class _Figures:
     def unit_value(self, unit: ExportUnit, line: MergedRow, column: Column) -> float | str | None:
         """Return the unit's figure, ``NOT_APPLICABLE`` when its form lacks the cell, None when missing."""
         entry = self._cell(line, column).get(unit.form_code or "")
-        if entry is None:
+        if entry is None or (unit.level is not None and not_applicable(line.rows[unit.form_code or ""], unit.level)):
             return NOT_APPLICABLE
         key, expr = entry
         cells = self.numbers.get(unit.code, _EMPTY)
@@ -508,7 +518,8 @@ def _write_info(book: xlsxwriter.Workbook, styles: _Styles, data: ExportInput, f
         "không được tổng hợp.",
         "Cột «Toàn tỉnh» là tổng của mọi đơn vị có báo cáo chỉ tiêu đó, dù báo cáo theo phụ lục nào; chỉ tiêu "
         "tỷ lệ (%) và tỷ số được tính lại từ các tổng, không cộng các tỷ lệ.",
-        f"Ô trống: đơn vị chưa có số liệu; «{NOT_APPLICABLE}»: chỉ tiêu không có trong phụ lục của đơn vị.",
+        f"Ô trống: đơn vị chưa có số liệu; «{NOT_APPLICABLE}»: chỉ tiêu không có trong phụ lục của đơn vị "
+        "hoặc không áp dụng ở cấp của đơn vị (ví dụ chỉ tiêu cấp huyện của một xã).",
         "Phần báo cáo bằng lời (đề cương) và các ô ghi chú xem trong tệp báo cáo của từng đơn vị trên hệ thống.",
     )
     ws.merge_range(row, 0, row, last, "I. CÁCH TỔNG HỢP", styles.heading)

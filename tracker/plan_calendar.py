@@ -4,6 +4,7 @@ Pure: plain values in, plain values out. When the new deadline is the old one's 
 number of years later, dates move by whole years (10/5/2024 -> 10/5/2025, 31/12/2023 -> 31/12/2024)
 and the years written in labels follow ("Năm 2023; Quý I/2024" -> "Năm 2024; Quý I/2025"); otherwise
 dates move by the same number of days as the deadline, and a label's years move with its start date.
+The copy's deadline wording is ``wording.plan_phrase``.
 """
 from __future__ import annotations
 
@@ -62,13 +63,3 @@ def shift_periods(periods: list[dict[str, Any]], shift: Shift) -> list[dict[str,
             item["end"] = shift.move(date.fromisoformat(period["end"])).isoformat()
         moved.append(item)
     return moved
-
-
-def deadline_wording(deadline: datetime) -> str:
-    """Return the deadline as the plan text writes it: "trước ngày 10/5/2025" for a deadline at 00:00,
-    "trước 17:00 ngày 9/5/2025" otherwise (the first late instant, Vietnam time)."""
-    wall = local(deadline)
-    day = f"{wall.day}/{wall.month}/{wall.year}"
-    if (wall.hour, wall.minute) == (0, 0):
-        return f"trước ngày {day}"
-    return f"trước {wall:%H:%M} ngày {day}"

@@ -18,7 +18,8 @@ from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .models import Assignment, Plan, PlanState, Unit, UnitMerge, Visit, in_force_on
-from .plan_calendar import Shift, deadline_wording, rewrite_years, shift_between, shift_periods
+from .plan_calendar import Shift, rewrite_years, shift_between, shift_periods
+from .wording import plan_phrase
 
 
 class PlanCopyError(ValueError):
@@ -209,7 +210,7 @@ def preview_copy(source_code: str, new_code: str, deadline: datetime, title: str
         visits = _carry_visits(source, shift, units_as_of)
     new_title = title or (rewrite_years(source.title, shift.years) if shift.years else source.title)
     return CopyPreview(source=source, code=new_code, title=new_title, deadline=deadline,
-                       deadline_text=deadline_wording(deadline), shift=shift,
+                       deadline_text=plan_phrase(deadline), shift=shift,
                        periods=list(zip(source.periods, shift_periods(source.periods, shift))),
                        proposals=proposals, visits=visits, dropped_exemptions=dropped, units_as_of=units_as_of,
                        unmatched=unmatched, split=split)

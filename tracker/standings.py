@@ -208,6 +208,9 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
             unit_code, number = latest_number[vid]
             issues.append(ExportIssue(unit_code, number, severity, sheet, cell, indicator, message))
     issues.sort(key=lambda i: (i.unit_code, 0 if i.severity == "error" else 1))
+    # A commune's figures leave out the rows marked for districts only: the export needs each level.
+    levels = dict(db.session.execute(select(Unit.id, Unit.level).where(
+        Unit.id.in_(select(Assignment.unit_id).where(Assignment.plan_id == plan.id)))).all())
 
     units = tuple(
         ExportUnit(
@@ -216,7 +219,8 @@ def collect_export_input(plan: Plan, as_of: datetime) -> ExportInput:
             warnings=s.standing.warnings, review=s.standing.review, review_reason=s.standing.review_reason,
             latest_version=s.standing.latest_version, latest_received_at=s.standing.latest_received_at,
             used_version=s.standing.counted_version, used_received_at=s.standing.counted_received_at,
-            **_cover_facts(covers.get(s.counted_version_id or 0)))
+            **_cover_facts(covers.get(s.counted_version_id or 0)),
+            level=levels.get(s.unit_id))
         for s in standings)
     return ExportInput(plan.code, plan.title, plan.deadline, as_of, units, tuple(values), tuple(issues),
                        issuer=plan.issuer, plan_document=plan_document(plan.doc_number, plan.doc_date,

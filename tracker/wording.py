@@ -45,6 +45,15 @@ def deadline_phrase(deadline: datetime) -> str:
     return f"trước {shown:%H:%M} ngày {fmt_date(deadline)}"
 
 
+def plan_phrase(deadline: datetime) -> str:
+    """Return the deadline as a plan states it: "trước ngày 10/5/2025" for midnight (Vietnam time), else
+    "trước 17:00 ngày 9/5/2025" (what a copied plan gets as its ``deadline_text``)."""
+    shown = local(deadline)
+    if (shown.hour, shown.minute, shown.second, shown.microsecond) == (0, 0, 0, 0):
+        return f"trước ngày {_short_date(shown)}"
+    return f"trước {shown:%H:%M} ngày {_short_date(shown)}"
+
+
 def deadline_wording(deadline: datetime) -> str:
     """Return the one wording of a deadline used everywhere.
 
