@@ -476,7 +476,7 @@ def manual_reminder_draft(plan: Plan, us: UnitStanding, step: str, as_of: dateti
                           sender_name: str) -> Draft:
     """Return the reminder a staff member sends by hand to ``us``'s unit at ``as_of`` under ``step``."""
     context = {**_unit_context(plan, us, as_of), "sender_name": sender_name}
-    return _draft(plan, us.unit_code, MessageKind.MANUAL_REMINDER, step, _contacts([us.unit_code])[us.unit_code],
+    return _draft(plan, us.unit_code, MessageKind.MANUAL_REMINDER, step, _contacts([us.unit_code], plan.id)[us.unit_code],
                   f"Đề nghị hoàn thiện và gửi báo cáo – {us.unit_name}", "manual_reminder", context)
 
 
