@@ -1,7 +1,7 @@
 """dated units, unit merges, plan state and map date, draft assignments
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0003
 Create Date: 2026-12-01 08:50:00
 
 Units become versions over a date range: a code is unique only with its start date, because the GSO
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,7 @@ from ..chase import last_reminded
 from ..documents import UnitDocuments, cover_json, signed_report_json, unit_documents
 from ..extensions import db
 from .. import status_feed
-from ..models import Plan, Unit
+from ..models import Plan, Unit, unit_by_code
 from ..standing_query import Scope, count_in_scope
 from ..plan_access import reachable_plans
 from ..standings import UnitStanding, plan_standings
@@ -88,7 +88,8 @@ def status(plan_code: str) -> Any:
     scope = Scope()
     parent_code = (request.args.get("parent") or "").strip()
     if parent_code:
-        parent_id = db.session.scalar(select(Unit.id).where(Unit.code == parent_code))
+        parent = unit_by_code(parent_code, plan.units_on)  # the parent on the plan's own map
+        parent_id = parent.id if parent is not None else None
         if parent_id is None:
             return api_error(404, "unknown_parent", f"Không có đơn vị mã «{parent_code[:40]}» (tham số parent).")
         scope = Scope(parent_id=parent_id)
