@@ -196,7 +196,7 @@ def large_plan_view(plan: Plan, as_of: datetime, status_filter: str, sort: str, 
     parent_code = (request.args.get("parent") or "").strip()
     parent = None
     if parent_code:
-        parent = db.session.scalar(select(Unit).where(Unit.code == parent_code))
+        parent = unit_by_code(parent_code, plan.units_on)  # the parent on the plan's own map
         if parent is None:
             abort(404, f"Không có đơn vị mã «{parent_code[:40]}».")
     search = (request.args.get("q") or "").strip()[:100]

@@ -11,7 +11,7 @@ from .. import documents
 from ..access import api_error, ensure_unit_access, login_required
 from ..extensions import db
 from ..guard import Refusal
-from ..models import Assignment, Plan, SignedReport, Unit, assignment_for
+from ..models import Assignment, Plan, SignedReport, Unit, assignment_for, unit_by_code
 from ..signed_report import load_trust_roots
 from ..timeutil import utc_now
 
@@ -22,7 +22,7 @@ UNIT_PATH = "/plans/<plan_code>/units/<unit_code>/signed-report"
 
 def _assignment(plan_code: str, unit_code: str) -> Assignment:
     plan = db.session.scalar(select(Plan).where(Plan.code == plan_code))
-    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    unit = unit_by_code(unit_code, plan.units_on) if plan is not None else None
     if plan is None or unit is None:
         abort(404, f"Không tìm thấy kế hoạch «{plan_code}» hoặc đơn vị «{unit_code}».")
     ensure_unit_access(unit)
