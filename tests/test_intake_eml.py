@@ -148,3 +148,17 @@ def test_two_runs_at_once_store_one_version_and_send_one_reply(app, tmp_path):
         replies = db.session.scalar(select(func.count()).select_from(OutboundMessage)
                                     .where(OutboundMessage.kind == "intake_reply"))
     assert counts == [1, 1] and replies == 1
+
+
+def test_the_upload_limits_apply_to_returns_by_email(app, runner, tmp_path):
+    app.config.update(UPLOAD_RATE="1 per hour")
+    first = make_email(LUC_NGAN_CONTACT, [("v1.xlsx", filled_return(app, "219"), XLSX)])
+    second = make_email(LUC_NGAN_CONTACT, [("v2.xlsx", filled_return(app, "219", {
+        ("B01", "communes", "base_total"): None}), XLSX)])
+    result = runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "1.eml", first), saved(tmp_path, "2.eml", second)])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        states = dict(db.session.execute(select(IntakeRecord.filename, IntakeRecord.state)).all())
+        reason = db.session.scalar(select(IntakeRecord.reason).where(IntakeRecord.filename == "v2.xlsx"))
+        assert db.session.scalar(select(func.count()).select_from(ReturnVersion)) == 1
+    assert states == {"v1.xlsx": "accepted", "v2.xlsx": "refused"} and reason

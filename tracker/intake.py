@@ -78,8 +78,7 @@ class IntakeSettings:
 
 def settings_from(config: Mapping[str, Any]) -> IntakeSettings:
     """Return the intake settings of an app's ``config``."""
-    upload = returns.UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
-                                    parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"])
+    upload = returns.upload_settings_from(config)  # the upload limits apply to mail as to the web
     limits = MimeLimits(max_message_bytes=int(config.get("INTAKE_MAX_MESSAGE_BYTES") or 40 * 1024 * 1024),
                         max_attachment_bytes=int(config["MAX_UPLOAD_BYTES"]))
     from .signed_report import load_trust_roots

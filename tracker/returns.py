@@ -39,6 +39,14 @@ class UploadSettings:
     limit_overrides: Mapping[str, Any] | None = None
 
 
+def upload_settings_from(config: Mapping[str, Any]) -> UploadSettings:
+    """Return the upload settings of an app's ``config`` (one place for the web, the API and the intake)."""
+    return UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
+                          parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"],
+                          rate=config["UPLOAD_RATE"], quota_bytes=int(config["UPLOAD_QUOTA_BYTES"]),
+                          limit_overrides=config.get("UPLOAD_LIMIT_OVERRIDES") or {})
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a return came from when not uploaded on the site: ``email`` with its sender and headers."""

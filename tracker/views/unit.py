@@ -140,11 +140,7 @@ def blank_forms_zip(plan_code: str) -> Any:
 
 
 def upload_settings() -> returns.UploadSettings:
-    config = current_app.config
-    return returns.UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
-                                  parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"],
-                                  rate=config["UPLOAD_RATE"], quota_bytes=int(config["UPLOAD_QUOTA_BYTES"]),
-                                  limit_overrides=config.get("UPLOAD_LIMIT_OVERRIDES") or {})
+    return returns.upload_settings_from(current_app.config)
 
 
 def refusal_response(response: Any, refusal: Refusal) -> Any:
