@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from .extensions import db
 from .models import Assignment, OutboundMessage, Plan, ReturnVersion, Review
@@ -32,18 +32,21 @@ def plan_fingerprint(plan: Plan) -> tuple[tuple, datetime | None]:
     of_plan_versions = Review.version_id.in_(select(ReturnVersion.id).where(in_plan))
     sent = (OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_(REMINDER_KINDS),
             OutboundMessage.status == MessageStatus.SENT.value)
+    # Four single-row aggregates, each scanning its table once, cross-joined into one row.
     parts = [
-        *(select(f).where(in_plan) for f in (
-            func.count(ReturnVersion.id), func.max(ReturnVersion.id), func.count(ReturnVersion.withdrawn_at),
-            func.max(ReturnVersion.withdrawn_at), func.max(ReturnVersion.received_at))),
-        *(select(f).where(of_plan_versions) for f in (
-            func.count(Review.id), func.max(Review.id), func.max(Review.created_at))),
-        *(select(f).where(Assignment.plan_id == plan.id) for f in (
-            func.count(Assignment.id), func.max(Assignment.id), func.count(Assignment.form_code))),
-        *(select(f).where(*sent) for f in (
-            func.count(OutboundMessage.id), func.max(OutboundMessage.id), func.max(OutboundMessage.sent_at))),
+        select(func.count(ReturnVersion.id), func.max(ReturnVersion.id), func.count(ReturnVersion.withdrawn_at),
+               func.max(ReturnVersion.withdrawn_at), func.max(ReturnVersion.received_at)).where(in_plan),
+        select(func.count(Review.id), func.max(Review.id), func.max(Review.created_at)).where(of_plan_versions),
+        select(func.count(Assignment.id), func.max(Assignment.id), func.count(Assignment.form_code)).where(
+            Assignment.plan_id == plan.id),
+        select(func.count(OutboundMessage.id), func.max(OutboundMessage.id),
+               func.max(OutboundMessage.sent_at)).where(*sent),
     ]
-    row = tuple(db.session.execute(select(*(p.scalar_subquery() for p in parts))).one())
+    subqueries = [p.subquery() for p in parts]
+    joined = subqueries[0]
+    for other in subqueries[1:]:
+        joined = joined.join(other, true())
+    row = tuple(db.session.execute(select(*(c for q in subqueries for c in q.c)).select_from(joined)).one())
     instants = [row[3], row[4], row[7], row[13]]
     latest = max((require_aware(t, "event") for t in instants if t is not None), default=None)
     return (plan.deadline, *row), latest
