@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
@@ -31,6 +31,8 @@ PLAN = "quocgia-thu"
 PROVINCES = ("91", "92")
 
 
+SINCE = date(2020, 1, 1)  # the units exist long before the plan
+
 def _code(p: int, d: int, c: int) -> str:
     return f"9{p}{d}{c:02d}"
 
@@ -41,14 +43,14 @@ def large(app):
     with app.app_context():
         rows = []
         for p, province in enumerate(PROVINCES):
-            rows.append(Unit(code=province, name=f"Tỉnh Thử {'AB'[p]}", kind="Tỉnh", level=1))
+            rows.append(Unit(code=province, name=f"Tỉnh Thử {'AB'[p]}", kind="Tỉnh", level=1, valid_from=SINCE))
         db.session.add_all(rows)
         db.session.flush()
         districts = []
         for p, province in enumerate(rows):
             for d in range(3):
                 districts.append(Unit(code=f"9{p}{d}", name=f"Huyện Thử {'AB'[p]}{d}", kind="Huyện", level=2,
-                                      parent_id=province.id))
+                                      parent_id=province.id, valid_from=SINCE))
         db.session.add_all(districts)
         db.session.flush()
         communes = []
@@ -56,7 +58,8 @@ def large(app):
             p, d = divmod(index, 3)
             for c in range(40):
                 name = "Xã Kiên Lao" if (p, d, c) == (1, 2, 7) else f"Xã Thử {p}{d}{c:02d}"
-                communes.append(Unit(code=_code(p, d, c), name=name, kind="Xã", level=3, parent_id=district.id))
+                communes.append(Unit(code=_code(p, d, c), name=name, kind="Xã", level=3, parent_id=district.id,
+                                  valid_from=SINCE))
         db.session.add_all(communes)
         db.session.flush()
         plan = Plan(code=PLAN, title="Kế hoạch thử toàn quốc", issuer="Bộ", deadline=DEADLINE)

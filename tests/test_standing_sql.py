@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert
@@ -50,7 +50,8 @@ def facts_at(history: History, as_of: datetime) -> list[VersionFacts]:
 def store(app, histories: list[History], code: str = "sqltest") -> None:
     """Create plan ``code`` (deadline 10/5/2024 00:00 +07) with one unit per history under two parents."""
     with app.app_context():
-        parents = [Unit(code=f"{code}-p{i}", name=f"Tỉnh thử {i}", kind="Tỉnh", level=1) for i in range(2)]
+        parents = [Unit(code=f"{code}-p{i}", name=f"Tỉnh thử {i}", kind="Tỉnh", level=1,
+                        valid_from=date(2020, 1, 1)) for i in range(2)]
         db.session.add_all(parents)
         db.session.flush()
         plan = Plan(code=code, title="Kế hoạch thử", issuer="Sở", deadline=DEADLINE.astimezone(UTC))
@@ -58,7 +59,7 @@ def store(app, histories: list[History], code: str = "sqltest") -> None:
         db.session.flush()
         for index, history in enumerate(histories):
             unit = Unit(code=f"{code}-{index:04d}", name=f"Xã Thử {index}", kind="Xã", level=3,
-                        parent_id=parents[index % 2].id)
+                        parent_id=parents[index % 2].id, valid_from=date(2020, 1, 1))
             db.session.add(unit)
             db.session.flush()
             assignment = Assignment(plan_id=plan.id, unit_id=unit.id, form_code=None if history.exempt else "PL03",
