@@ -115,7 +115,7 @@ def test_redirect_after_login_keeps_a_path_of_ours(client):
 
 
 def test_tab_in_next_cannot_become_a_scheme_relative_url(client):
-    from tracker.views.auth import safe_next
+    from tracker.redirects import safe_next
 
     # Browsers drop tabs and newlines from URLs: "/\t/evil" would become "//evil".
     for target in ("/\t/evil.example", "/\n/evil.example", "/\r/evil.example", " //evil.example"):

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import audit, documents, isolation, mailer, reminders, returns
 from .catalog import Form
+from .email_address import InvalidEmail, normalize_email
 from .extensions import db
 from .forms import form_label
 from .guard import Refusal, inspect
@@ -483,8 +484,8 @@ def _reply_once(row_id: int, mail: MailMessage, now: datetime) -> bool:
     if mail.auto_submitted or not mail.sender:
         return False
     try:
-        reminders.normalize_email(mail.sender)
-    except reminders.ContactError:
+        normalize_email(mail.sender)
+    except InvalidEmail:
         return False  # an address an SMTP server would refuse: the reply could only bounce
     # The conditional UPDATE is the once-only: of two concurrent runs, one sets replied_at.
     claimed = db.session.execute(update(IntakeMessage).where(IntakeMessage.id == row_id,

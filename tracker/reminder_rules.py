@@ -19,9 +19,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from tracker.compliance import Standing, Status, require_aware
+from tracker.timeutil import LOCAL_TZ_NAME, zone_named
 
 _DAY = timedelta(days=1)
 
@@ -48,7 +49,7 @@ class ReminderSettings:
     overdue_max: int = 5
     visit_days_before: int = 5
     digest_hour: int = 7
-    tz: str = "Asia/Ho_Chi_Minh"
+    tz: str = LOCAL_TZ_NAME
 
     def __post_init__(self) -> None:
         if any(d < 1 for d in self.approaching_days):
@@ -63,15 +64,12 @@ class ReminderSettings:
             raise ValueError("visit_days_before must not be negative")
         if not 0 <= self.digest_hour <= 23:
             raise ValueError("digest_hour must be between 0 and 23")
-        try:
-            ZoneInfo(self.tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.tz!r}") from exc
+        zone_named(self.tz)
 
     @property
     def zone(self) -> ZoneInfo:
         """Return the ZoneInfo for ``tz``."""
-        return ZoneInfo(self.tz)
+        return zone_named(self.tz)
 
 
 @dataclass(frozen=True)

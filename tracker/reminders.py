@@ -29,6 +29,7 @@ from . import audit, mailer
 from .outbox import (CLAIM_LEASE, RETRY_BASE, FlushReport, MessageStatus, department_cc, due_filter,
                      flush_pending)
 from .compliance import Status, require_aware, summarize
+from .email_address import InvalidEmail, normalize_email
 from .extensions import db
 from .forms import form_label
 from .models import (Assignment, Contact, OutboundMessage, Plan, PlanState, ReturnVersion, Review, Role,
@@ -159,20 +160,6 @@ def settings_for(plan: Plan) -> ReminderSettings:
         if key in known:
             values[key] = tuple(int(d) for d in value) if key == "approaching_days" else value
     return ReminderSettings(**values)
-
-
-# Stricter than "something@something.tld": what SMTP servers accept without quoting.
-_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
-
-
-def normalize_email(address: str) -> str:
-    """Return ``address`` trimmed and lower-cased; raise ContactError when it is not a valid address."""
-    value = address.strip().lower()
-    if len(value) > 254 or not _EMAIL_RE.match(value) or len(value.split("@")[0]) > 64:
-        raise ContactError(f"Địa chỉ email «{address.strip()}» không hợp lệ.")
-    return value
 
 
 def parse_addresses(text: str) -> list[str]:
@@ -604,7 +591,10 @@ def set_contacts(unit: Unit, addresses: Sequence[str], add: bool = False, actor:
     """
     wanted: list[str] = []
     for address in addresses:
-        value = normalize_email(address)
+        try:
+            value = normalize_email(address)
+        except InvalidEmail as exc:
+            raise ContactError(str(exc)) from exc
         if value not in wanted:
             wanted.append(value)
     before = tuple(sorted(c.email for c in unit.contacts))
@@ -629,6 +619,6 @@ def set_contacts(unit: Unit, addresses: Sequence[str], add: bool = False, actor:
 __all__ = [
     "CLAIM_LEASE", "OUTBOX_LABEL", "REMINDER_KINDS", "ContactChange", "ContactError", "Draft", "FlushReport", "MessageKind", "MessageStatus",
     "NO_CONTACTS", "RETRY_BASE", "ReminderError", "RunReport", "decide", "digest_draft", "flush_pending",
-    "manual_reminder_draft", "normalize_email", "parse_addresses", "queue_comment", "queue_digest", "queue_receipt", "queue_returned", "requeue", "run",
+    "manual_reminder_draft", "parse_addresses", "queue_comment", "queue_digest", "queue_receipt", "queue_returned", "requeue", "run",
     "set_contacts", "settings_for", "staff_addresses", "status_label", "store", "unit_officer_addresses",
 ]

@@ -1,17 +1,15 @@
 """Creating users, shared by the CLI and the admin pages."""
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from sqlalchemy import select
 
 from .accounts import hash_password
+from .email_address import InvalidEmail, normalize_email
 from .extensions import db
 from .models import Role, User, unit_by_code
 from .timeutil import local_date, utc_now
-
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class UserError(ValueError):
@@ -24,9 +22,10 @@ def create_user(email: str, role: Role, password: str, unit_code: str | None = N
 
     The unit code is read on ``on`` (today by default), or the last unit that bore it before then.
     """
-    email = email.strip().lower()
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise UserError(f"Email «{email}» không hợp lệ.")
+    try:
+        email = normalize_email(email)
+    except InvalidEmail:
+        raise UserError(f"Email «{email.strip().lower()}» không hợp lệ.") from None
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise UserError(f"Email {email} đã có tài khoản.")
     if len(password) < 8:

@@ -17,7 +17,7 @@ from ..standing_query import Scope, count_in_scope
 from ..plan_access import reachable_plans
 from ..standings import UnitStanding, plan_standings
 from ..timeutil import local, parse_instant, utc_now
-from .main import get_plan
+from .lookup import plan_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -76,7 +76,7 @@ def standing_json(item: UnitStanding, last_reminded_at: datetime | None = None,
 @bp.get("/plans/<plan_code>/status")
 @login_required
 def status(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     as_of = _as_of()
     if as_of is None:
         return api_error(400, "invalid_as_of", BAD_AS_OF)
@@ -128,7 +128,7 @@ def status(plan_code: str) -> Any:
 def export(plan_code: str) -> Any:
     from .dashboard import export_response
 
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     as_of = _as_of()
     if as_of is None:
         return api_error(400, "invalid_as_of", BAD_AS_OF)

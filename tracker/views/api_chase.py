@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
 from .. import reminders
@@ -11,22 +11,15 @@ from ..access import api_error, department_required
 from ..chase import remind as queue_reminder
 from ..chasing import RemindRefused
 from ..extensions import db
-from ..models import Plan, plan_by_code, unit_by_code
 from ..plan_series import plan_timeliness
 from ..review_queue import review_queue
 from ..timeutil import local, parse_instant, utc_now
+from .lookup import plan_or_404, unit_or_404
 
 bp = Blueprint("api_chase", __name__, url_prefix="/api/v1/plans/<plan_code>")
 
 BAD_AS_OF = ("Tham số as_of không hợp lệ: cần thời điểm ISO 8601 có múi giờ, "
              "ví dụ 2024-05-10T00:00:00+07:00 (dấu + viết là %2B trong URL).")
-
-
-def _plan(code: str) -> Plan:
-    plan = plan_by_code(code)
-    if plan is None:
-        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
-    return plan
 
 
 def _instant(value: Any) -> str | None:
@@ -36,10 +29,8 @@ def _instant(value: Any) -> str | None:
 @bp.post("/units/<unit_code>/remind")
 @department_required
 def remind(plan_code: str, unit_code: str) -> Any:
-    plan = _plan(plan_code)
-    unit = unit_by_code(unit_code, plan.units_on)
-    if unit is None:
-        return api_error(404, "not_found", f"Không tìm thấy đơn vị mã «{unit_code}».")
+    plan = plan_or_404(plan_code)
+    unit = unit_or_404(unit_code, plan.units_on)
     try:
         done = queue_reminder(plan, unit, utc_now(), current_user)
     except RemindRefused as refused:
@@ -58,7 +49,7 @@ def remind(plan_code: str, unit_code: str) -> Any:
 @bp.get("/timeliness")
 @department_required
 def timeliness(plan_code: str) -> Any:
-    plan = _plan(plan_code)
+    plan = plan_or_404(plan_code)
     raw = (request.args.get("as_of") or "").strip()
     try:
         as_of = parse_instant(raw) if raw else utc_now()
@@ -75,7 +66,7 @@ def timeliness(plan_code: str) -> Any:
 @bp.get("/review-queue")
 @department_required
 def queue(plan_code: str) -> Any:
-    plan = _plan(plan_code)
+    plan = plan_or_404(plan_code)
     return jsonify({"plan": plan.code, "versions": [
         {"unit": w.unit_code, "name": w.unit_name, "form": w.form_code, "version": w.version,
          "received_at": _instant(w.received_at), "warnings": w.warnings, "late": w.late}

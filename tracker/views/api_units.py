@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Unit, UnitMerge, in_force_on, unit_by_code
 from ..plan_json import plan_json
 from ..timeutil import local_date, utc_now
-from .main import get_plan
+from .lookup import plan_or_404
 
 bp = Blueprint("api_units", __name__, url_prefix="/api/v1")
 
@@ -76,4 +76,4 @@ def _merged_from(unit_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 @bp.get("/plans/<plan_code>")
 @login_required
 def plan(plan_code: str) -> Any:
-    return jsonify(plan_json(get_plan(plan_code)))
+    return jsonify(plan_json(plan_or_404(plan_code)))

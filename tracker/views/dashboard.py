@@ -45,7 +45,7 @@ from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, roll
 from ..standing_query import Scope, count_in_scope, page_unit_ids
 from ..standings import UnitStanding, collect_export_input, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
-from .main import get_plan
+from .lookup import plan_or_404, unit_or_404
 
 bp = Blueprint("dashboard", __name__)
 
@@ -146,7 +146,7 @@ def sort_rows(rows: list[TableRow], column: str, descending: bool) -> list[Table
 @bp.route("/plans/<plan_code>/dashboard")
 @department_required
 def dashboard(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     now = utc_now()
     as_of = as_of_from_request(now)
     explicit = bool((request.args.get("as_of") or "").strip())
@@ -265,7 +265,7 @@ def visit_needs_attention(visit_date: date, as_of: datetime, standing: UnitStand
 @bp.route("/plans/<plan_code>/schedule")
 @department_required
 def schedule(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     now = utc_now()
     as_of = as_of_from_request(now)
     explicit = bool((request.args.get("as_of") or "").strip())
@@ -301,7 +301,7 @@ def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
 @bp.route("/plans/<plan_code>/export.xlsx")
 @department_required
 def export(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     return export_response(plan, as_of_from_request(utc_now()), "dashboard")
 
 
@@ -310,10 +310,8 @@ def export(plan_code: str) -> Any:
 
 
 def _load_version(plan_code: str, unit_code: str, number: int) -> tuple[Plan, Unit, Assignment, ReturnVersion]:
-    plan = get_plan(plan_code)
-    unit = unit_by_code(unit_code, plan.units_on)
-    if unit is None:
-        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    plan = plan_or_404(plan_code)
+    unit = unit_or_404(unit_code, plan.units_on)
     assignment = assignment_for(plan, unit)
     if assignment is None:
         abort(404, f"{unit.name} không thuộc kế hoạch này.")

@@ -8,28 +8,17 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import documents
-from ..access import api_error, ensure_unit_access, login_required
+from ..access import api_error, login_required
 from ..extensions import db
 from ..guard import Refusal
-from ..models import Assignment, Plan, SignedReport, Unit, assignment_for, unit_by_code
+from ..models import Assignment, SignedReport
 from ..signed_report import load_trust_roots
 from ..timeutil import utc_now
+from .lookup import assignment_or_404
 
 bp = Blueprint("documents", __name__)
 
 UNIT_PATH = "/plans/<plan_code>/units/<unit_code>/signed-report"
-
-
-def _assignment(plan_code: str, unit_code: str) -> Assignment:
-    plan = db.session.scalar(select(Plan).where(Plan.code == plan_code))
-    unit = unit_by_code(unit_code, plan.units_on) if plan is not None else None
-    if plan is None or unit is None:
-        abort(404, f"Không tìm thấy kế hoạch «{plan_code}» hoặc đơn vị «{unit_code}».")
-    ensure_unit_access(unit)
-    assignment = assignment_for(plan, unit)
-    if assignment is None:
-        abort(404, f"{unit.name} không thuộc kế hoạch này.")
-    return assignment
 
 
 def _settings() -> documents.SignedReportSettings:
@@ -52,7 +41,7 @@ def _take(assignment: Assignment) -> documents.SignedUpload:
 @bp.post(UNIT_PATH)
 @login_required
 def upload(plan_code: str, unit_code: str) -> Any:
-    assignment = _assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     target = url_for("unit.home", plan_code=plan_code, unit_code=unit_code) + "#signed-report"
     try:
         outcome = _take(assignment)
@@ -69,7 +58,7 @@ def upload(plan_code: str, unit_code: str) -> Any:
 @bp.post("/api/v1" + UNIT_PATH)
 @login_required
 def api_upload(plan_code: str, unit_code: str) -> Any:
-    assignment = _assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     try:
         outcome = _take(assignment)
     except Refusal as refusal:
@@ -83,7 +72,7 @@ def api_upload(plan_code: str, unit_code: str) -> Any:
 @bp.get(UNIT_PATH + "/<int:number>.pdf")
 @login_required
 def download(plan_code: str, unit_code: str, number: int) -> Any:
-    assignment = _assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     report = db.session.scalar(select(SignedReport).where(SignedReport.assignment_id == assignment.id,
                                                          SignedReport.version == number))
     if report is None:

@@ -1,13 +1,15 @@
 """Lookups by URL part for the reviewer's pages and API: 404 with a Vietnamese message, 403 for another unit."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..access import ensure_unit_access
 from ..extensions import db
-from ..models import Assignment, Plan, ReturnVersion, assignment_for, unit_by_code
+from ..models import Assignment, Plan, ReturnVersion, Unit, assignment_for, unit_by_code
 from ..plan_access import visible_plan
 
 
@@ -20,12 +22,19 @@ def plan_or_404(code: str) -> Plan:
     return plan
 
 
+
+def unit_or_404(code: str, on: date, or_before: bool = False) -> Unit:
+    """Return the unit bearing ``code`` on ``on`` (see ``models.unit_by_code``); 404 when there is none."""
+    unit = unit_by_code(code, on, or_before=or_before)
+    if unit is None:
+        abort(404, f"Không tìm thấy đơn vị mã «{code}».")
+    return unit
+
+
 def assignment_or_404(plan_code: str, unit_code: str) -> Assignment:
     """Return the unit's assignment after the access check (403 for another unit's officer); 404 if unknown."""
     plan = plan_or_404(plan_code)
-    unit = unit_by_code(unit_code, plan.units_on)
-    if unit is None:
-        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    unit = unit_or_404(unit_code, plan.units_on)
     ensure_unit_access(unit)
     assignment = assignment_for(plan, unit)
     if assignment is None:

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Assignment, Plan, Role, Visit
 from ..plan_access import landing_plan
 from ..timeutil import utc_now
-from .lookup import plan_or_404 as get_plan  # the other blueprints import it from here
+from .lookup import plan_or_404
 
 bp = Blueprint("main", __name__)
 
@@ -33,7 +33,7 @@ def index() -> Any:
 @bp.route("/plans/<plan_code>")
 @login_required
 def plan(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     assignments = db.session.scalars(
         select(Assignment).where(Assignment.plan_id == plan.id)
         .options(selectinload(Assignment.unit)).order_by(Assignment.id)).all()

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from .. import reminders
 from ..access import admin_required, department_required
 from ..extensions import db
-from ..models import Assignment, OutboundMessage, Plan, Unit, unit_by_code
+from ..models import Assignment, OutboundMessage, Plan, Unit
 from ..redirects import safe_next
 from ..reminders import MessageKind, MessageStatus
 from ..timeutil import local_date, utc_now
-from .main import get_plan
+from .lookup import plan_or_404, unit_or_404
 
 bp = Blueprint("notify", __name__)
 
@@ -116,7 +116,7 @@ def mail_retry(message_id: int) -> Any:
 @bp.route("/mail-log/digest", methods=["POST"])
 @department_required
 def send_digest() -> Any:
-    plan = get_plan(request.form.get("plan", ""))
+    plan = plan_or_404(request.form.get("plan", ""))
     draft = reminders.queue_digest(plan, utc_now())
     db.session.commit()
     if draft is None:
@@ -136,9 +136,7 @@ def _safe_next(default: str) -> str:
 @bp.route("/admin/units/<unit_code>/contacts", methods=["GET", "POST"])
 @admin_required
 def contacts(unit_code: str) -> Any:
-    unit = unit_by_code(unit_code, local_date(utc_now()), or_before=True)
-    if unit is None:
-        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    unit = unit_or_404(unit_code, local_date(utc_now()), or_before=True)
     here = url_for("notify.contacts", unit_code=unit.code)
     if request.method == "POST":
         text = request.form.get("emails", "")

@@ -14,7 +14,7 @@ from ..access import department_required, login_required
 from ..extensions import db
 from ..models import Assignment, PlanState
 from ..plan_access import reachable_plans
-from .lookup import plan_or_404 as get_plan
+from .lookup import plan_or_404
 from ..plans import PlanStateError, confirm_unit, set_state
 
 bp = Blueprint("plans", __name__)
@@ -29,7 +29,7 @@ def plan_list() -> Any:
     """The plans the user reaches; with ``?switch=CODE`` (the plan switcher) go to that plan."""
     target = (request.args.get("switch") or "").strip()[:64]
     if target:
-        plan = get_plan(target)
+        plan = plan_or_404(target)
         if plan not in reachable_plans(current_user):
             abort(403)
         page = request.args.get("from", "")
@@ -44,7 +44,7 @@ def plan_list() -> Any:
 @bp.get("/plans/<plan_code>/draft")
 @department_required
 def draft(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     assignments = db.session.scalars(select(Assignment).where(Assignment.plan_id == plan.id)
                                      .options(selectinload(Assignment.unit)).order_by(Assignment.id)).all()
     # Old communes that went to more than one new unit: shown with every side of the split.
@@ -60,7 +60,7 @@ def draft(plan_code: str) -> Any:
 @bp.post("/plans/<plan_code>/draft/<int:assignment_id>")
 @department_required
 def confirm(plan_code: str, assignment_id: int) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     assignment = db.session.get(Assignment, assignment_id)
     if assignment is None or assignment.plan_id != plan.id:
         abort(404, "Không tìm thấy đơn vị này trong kế hoạch.")
@@ -81,7 +81,7 @@ def confirm(plan_code: str, assignment_id: int) -> Any:
 @bp.post("/plans/<plan_code>/state")
 @department_required
 def change_state(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     try:
         state = PlanState(request.form.get("state", ""))
     except ValueError:

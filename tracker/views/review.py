@@ -14,20 +14,14 @@ from ..chase import remind
 from ..chasing import RemindRefused
 from ..comments import CommentRefused, add_comment
 from ..extensions import db
-from ..models import Plan, ReturnVersion, Unit, assignment_for, plan_by_code, unit_by_code
+from ..models import ReturnVersion, assignment_for, unit_by_code
 from ..review_queue import review_queue
 from ..timeutil import utc_now
+from .lookup import plan_or_404, unit_or_404
 
 bp = Blueprint("review", __name__, url_prefix="/plans/<plan_code>")
 # A click queues a few messages; more than this many wait for the next cron run.
 FLUSH_LIMIT = 50
-
-
-def plan_or_404(code: str) -> Plan:
-    plan = plan_by_code(code)
-    if plan is None:
-        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
-    return plan
 
 
 @bp.post("/remind")
@@ -69,9 +63,7 @@ def queue(plan_code: str) -> Any:
 @login_required
 def comment(plan_code: str, unit_code: str, number: int) -> Any:
     plan = plan_or_404(plan_code)
-    unit: Unit | None = unit_by_code(unit_code, plan.units_on)
-    if unit is None:
-        abort(404, f"Không tìm thấy đơn vị mã «{unit_code}».")
+    unit = unit_or_404(unit_code, plan.units_on)
     ensure_unit_access(unit)
     assignment = assignment_for(plan, unit)
     if assignment is None:

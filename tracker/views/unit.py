@@ -28,7 +28,7 @@ from ..models import (Assignment, AuditEvent, PlanState, ReturnValue, ReturnVers
 from ..standings import plan_standings
 from ..timeutil import utc_now
 from .lookup import assignment_or_404, int_arg, previous_version, version_or_404
-from .main import get_plan
+from .lookup import plan_or_404
 
 bp = Blueprint("unit", __name__, url_prefix="/plans/<plan_code>")
 
@@ -125,7 +125,7 @@ def blank_form(plan_code: str, unit_code: str) -> Any:
 @bp.route("/blank-forms.zip")
 @department_required
 def blank_forms_zip(plan_code: str) -> Any:
-    plan = get_plan(plan_code)
+    plan = plan_or_404(plan_code)
     buffer = io.BytesIO()
     assignments = db.session.scalars(
         select(Assignment).where(Assignment.plan_id == plan.id, Assignment.form_code.is_not(None))
