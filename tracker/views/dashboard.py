@@ -37,7 +37,6 @@ from ..models import (
     Review,
     Unit,
     Visit,
-    assignment_for,
     unit_by_code,
 )
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
@@ -45,7 +44,7 @@ from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, roll
 from ..standing_query import Scope, count_in_scope, page_unit_ids
 from ..standings import UnitStanding, collect_export_input, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
-from .lookup import plan_or_404, unit_or_404
+from .lookup import assignment_or_404, plan_or_404, version_or_404
 
 bp = Blueprint("dashboard", __name__)
 
@@ -310,16 +309,8 @@ def export(plan_code: str) -> Any:
 
 
 def _load_version(plan_code: str, unit_code: str, number: int) -> tuple[Plan, Unit, Assignment, ReturnVersion]:
-    plan = plan_or_404(plan_code)
-    unit = unit_or_404(unit_code, plan.units_on)
-    assignment = assignment_for(plan, unit)
-    if assignment is None:
-        abort(404, f"{unit.name} không thuộc kế hoạch này.")
-    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
-                                                            ReturnVersion.version == number))
-    if version is None:
-        abort(404, f"Không có phiên bản {number} của báo cáo này.")
-    return plan, unit, assignment, version
+    assignment = assignment_or_404(plan_code, unit_code)
+    return assignment.plan, assignment.unit, assignment, version_or_404(assignment, number)
 
 
 def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnderReview:

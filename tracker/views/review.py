@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import reminders
-from ..access import department_required, ensure_unit_access, login_required
+from ..access import department_required, login_required
 from ..chase import remind
 from ..chasing import RemindRefused
 from ..comments import CommentRefused, add_comment
 from ..extensions import db
-from ..models import ReturnVersion, assignment_for, unit_by_code
+from ..models import unit_by_code
 from ..review_queue import review_queue
 from ..timeutil import utc_now
-from .lookup import plan_or_404, unit_or_404
+from .lookup import assignment_or_404, plan_or_404, version_or_404
 
 bp = Blueprint("review", __name__, url_prefix="/plans/<plan_code>")
 # A click queues a few messages; more than this many wait for the next cron run.
@@ -62,16 +61,9 @@ def queue(plan_code: str) -> Any:
 @bp.post("/units/<unit_code>/versions/<int:number>/comments")
 @login_required
 def comment(plan_code: str, unit_code: str, number: int) -> Any:
-    plan = plan_or_404(plan_code)
-    unit = unit_or_404(unit_code, plan.units_on)
-    ensure_unit_access(unit)
-    assignment = assignment_for(plan, unit)
-    if assignment is None:
-        abort(404, f"{unit.name} không thuộc kế hoạch này.")
-    version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
-                                                            ReturnVersion.version == number))
-    if version is None:
-        abort(404, f"Không có phiên bản {number} của báo cáo này.")
+    assignment = assignment_or_404(plan_code, unit_code)
+    plan, unit = assignment.plan, assignment.unit
+    version = version_or_404(assignment, number)
     back = url_for("unit.version", plan_code=plan.code, unit_code=unit.code, number=number, _anchor="comments")
     try:
         add_comment(version, current_user, request.form.get("body", ""), utc_now())
