@@ -52,6 +52,7 @@ PARSE_MEMORY_LIMIT = 1536 * 1024 * 1024
 # Password of the blank forms' sheet protection. Empty: one derived from SECRET_KEY (each installation its
 # own); staff and admins see it on the forms page. It keeps honest officers on the path, nothing more.
 SHEET_PASSWORD = ""
+
 # Reverse proxies in front of the app (0: none). Behind nginx set 1, so the login limit and the audit
 # log see the client's address and links keep the https scheme.
 PROXY_FIX = 0
