@@ -87,7 +87,7 @@ EXPECTED: dict[str, str] = {
     "unit.original": UNIT,
     "unit.annotated": UNIT,
     "unit.upload": UNIT,
-    "api_returns.template": UNIT,
+    "api_returns.blank_form": UNIT,
     "api_returns.upload": UNIT,
     "unit.withdraw_form": UNIT_SELF,
     "forms_page.forms": DEPARTMENT,
@@ -366,7 +366,7 @@ def check_object(world: World, endpoint: str, actor: str, response: Any) -> None
         assert world.filenames[OWN] in page and world.filenames[OTHER] not in page
     if endpoint == "unit.original":
         assert hashlib.sha256(body + f"{OWN}-1".encode()).hexdigest() == world.sha[OWN]
-    if endpoint in ("unit.original", "unit.annotated", "unit.blank_form", "api_returns.template"):
+    if endpoint in ("unit.original", "unit.annotated", "unit.blank_form", "api_returns.blank_form"):
         assert response.headers["Content-Disposition"].startswith("attachment")
         text = workbook_text(body)
         assert OWN_NAME in text and OTHER_NAME not in text

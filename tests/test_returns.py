@@ -217,6 +217,19 @@ def test_blank_form_download_names_and_exempt_unit(client, login_as, token_for):
     assert unknown.status_code == 404
 
 
+def test_api_blank_form_route_and_its_template_alias_answer_the_same(client, token_for):
+    headers = {"Authorization": f"Bearer {token_for('staff')}"}
+    new = client.get(f"/api/v1/plans/{PLAN}/units/219/blank-form.xlsx", headers=headers)
+    old = client.get(f"/api/v1/plans/{PLAN}/units/219/template", headers=headers)
+    assert new.status_code == old.status_code == 200
+    assert new.headers["Content-Disposition"] == old.headers["Content-Disposition"]
+    assert 'filename="PL03_Huyen-Luc-Ngan_bacgiang-2024.xlsx"' in new.headers["Content-Disposition"]
+    assert openpyxl.load_workbook(io.BytesIO(new.data)).sheetnames == openpyxl.load_workbook(io.BytesIO(old.data)).sheetnames
+    for path in ("blank-form.xlsx", "template"):
+        exempt = client.get(f"/api/v1/plans/{PLAN}/units/223/{path}", headers=headers)
+        assert exempt.status_code == 404 and "miễn báo cáo" in exempt.get_json()["error"]["message"]
+
+
 def sheets_of(data: bytes) -> dict[str, pd.DataFrame]:
     return pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="calamine")
 

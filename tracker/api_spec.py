@@ -213,10 +213,16 @@ def document() -> dict[str, Any]:
                 "parameters": [_PLAN_CODE, _AS_OF],
                 "responses": {"200": {"description": "The consolidated workbook", **_XLSX_ANSWER},
                               **_errors(400, 401, 403, 404)}}},
-            "/api/v1/plans/{plan_code}/units/{unit_code}/template": {"get": {
+            "/api/v1/plans/{plan_code}/units/{unit_code}/blank-form.xlsx": {"get": {
                 "operationId": "blankForm", "summary": "The unit's blank form",
                 "parameters": [_PLAN_CODE, _UNIT_CODE],
-                "responses": {"200": {"description": "The blank workbook", **_XLSX_ANSWER},
+                "responses": {"200": {"description": "The blank form (workbook)", **_XLSX_ANSWER},
+                              **_errors(401, 403, 404)}}},
+            "/api/v1/plans/{plan_code}/units/{unit_code}/template": {"get": {
+                "operationId": "blankFormTemplateAlias",
+                "summary": "The unit's blank form (older name of blank-form.xlsx, kept; answers the same)",
+                "parameters": [_PLAN_CODE, _UNIT_CODE],
+                "responses": {"200": {"description": "The blank form (workbook)", **_XLSX_ANSWER},
                               **_errors(401, 403, 404)}}},
             "/api/v1/plans/{plan_code}/units/{unit_code}/returns": {"post": {
                 "operationId": "uploadReturn", "summary": "Upload a filled return as the unit's next version",

@@ -45,8 +45,9 @@ def withdraw(plan_code: str, unit_code: str, number: int) -> Any:
                     "status": standing.status.value, "counted_version": standing.counted_version})
 
 
-@bp.get("/template")
+@bp.get("/blank-form.xlsx")
+@bp.get("/template")  # the older name, kept so existing scripts go on working
 @login_required
-def template(plan_code: str, unit_code: str) -> Any:
+def blank_form(plan_code: str, unit_code: str) -> Any:
     assignment = unit_views.load_assignment(plan_code, unit_code)
     return unit_views.download(*unit_views.blank_workbook(assignment), unit_views.XLSX)
