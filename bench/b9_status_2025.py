@@ -131,7 +131,9 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
         result.targets.append(Target(f"{label}: {name} of 3,321 communes ≤ {LIMIT_MS:.0f} ms",
                                      f"{median_ms:.0f} ms", median_ms <= LIMIT_MS))
         result.targets.append(Target(f"{label}: {name}: no query per unit", f"{statements} statements in all",
-                                     statements <= 12))
+                                     # The dashboard's chase list, charts and review queue add a fixed number of
+                                     # statements of their own (bench 2 uses the same bound): none is per unit.
+                                     statements <= (20 if name == "dashboard page" else 12)))
 
 
 def body(result: BenchResult, args: argparse.Namespace) -> None:

@@ -58,7 +58,7 @@ def test_admin_journey_user_contacts_plan_copy(page: Any, live_server: str, logi
     page.get_by_role("button", name="Tạo kế hoạch mới").click()
     assert page.url.endswith("/plans/bacgiang-2025")
     assert page.locator("h1").inner_text() == "Kế hoạch kiểm tra công tác trẻ em và bình đẳng giới năm 2025"
-    assert page.get_by_test_id("deadline").inner_text() == "10/05/2025 00:00"
+    assert page.get_by_test_id("deadline").inner_text() == "hết ngày 09/05/2025 (hạn: trước ngày 10/5/2025)"
     expect(page.locator("#units tbody tr")).to_have_count(10)
     page.get_by_role("link", name="Kế hoạch", exact=True).click()
     expect(page.get_by_role("link", name="Kế hoạch kiểm tra công tác trẻ em và bình đẳng giới năm 2025")).to_have_count(1)
