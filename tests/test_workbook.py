@@ -6,7 +6,6 @@ import io
 import zipfile
 import math
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -551,16 +550,6 @@ def test_decomposed_unicode_names_give_the_same_file_name() -> None:
     nfd = unicodedata.normalize("NFD", "Huyện Lục Ngạn")
     assert workbook_filename("PL03", nfd, "bacgiang-2024") == workbook_filename("PL03", "Huyện Lục Ngạn",
                                                                                 "bacgiang-2024")
-
-
-def test_a_blank_form_builds_quickly(forms: dict[str, Form]) -> None:
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        build_blank(forms["PL03"], LUC_NGAN)
-        timings.append(time.perf_counter() - start)
-    # the target is ~0.1 s; a loaded CI machine gets slack, a per-cell regression (seconds) does not
-    assert min(timings) < 0.5, timings
 
 
 def test_annotate_never_turns_a_message_into_a_formula_or_grows_the_sheet(blanks: dict[str, bytes]) -> None:
