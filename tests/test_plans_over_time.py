@@ -316,3 +316,22 @@ def test_seed_loads_the_2026_plan_on_the_2025_map_beside_the_2024_plan(app, clie
     dashboard = client.get("/plans/bacninh-2026/dashboard")
     assert dashboard.status_code == 200 and "Phường Bắc Giang" in dashboard.get_data(as_text=True)
     assert "Huyện Lục Ngạn" in client.get(f"/plans/{PLAN}/dashboard").get_data(as_text=True)
+
+
+def test_a_deadline_moved_past_the_map_change_keeps_the_plans_units(app, client, login_as):
+    """Staff extending the 2024 plan's deadline beyond 1/7/2025 must not lose Huyện Lục Ngạn (ended then)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from tracker.extensions import db
+    from tracker.models import Plan
+
+    with app.app_context():
+        plan = db.session.scalar(select(Plan).where(Plan.code == "bacgiang-2024"))
+        plan.deadline = datetime(2026, 12, 11, 17, 0, tzinfo=timezone.utc)
+        db.session.commit()
+    login_as("unit", unit="219")
+    page = client.get("/plans/bacgiang-2024/units/219")
+    assert page.status_code == 200 and "Huyện Lục Ngạn" in page.get_data(as_text=True)
+    assert client.get("/api/v1/plans/bacgiang-2024").get_json()["units_as_of"] == "2024-05-10"

@@ -76,6 +76,7 @@ def load_plan(data: dict[str, Any]) -> Plan | None:
     if not isinstance(deadline, datetime):
         deadline = datetime.fromisoformat(str(deadline))
     units_as_of = _as_date(data.get("units_as_of"))
+    # Pinned on the plan, so that a later deadline edit never moves the map its units are named on.
     units_on = units_as_of or local_date(as_utc(deadline))
     units = {u.code: u for u in db.session.scalars(select(Unit).where(in_force_on(units_on)))}
 
@@ -92,7 +93,7 @@ def load_plan(data: dict[str, Any]) -> Plan | None:
                 periods=[{k: str(v) for k, v in p.items()} for p in data.get("periods", [])],
                 period_basis=data.get("period_basis", ""),
                 department_email=data.get("department_email", ""),
-                reminder_settings=dict(data.get("reminders", {})), units_as_of=units_as_of,
+                reminder_settings=dict(data.get("reminders", {})), units_as_of=units_on,
                 state=data.get("state", PlanState.OPEN))
     for a in data.get("assignments", []):
         plan.assignments.append(Assignment(unit=unit(a["unit"]), form_code=a.get("form") or None,

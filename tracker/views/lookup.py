@@ -34,7 +34,10 @@ def unit_or_404(code: str, on: date, or_before: bool = False) -> Unit:
 def assignment_or_404(plan_code: str, unit_code: str) -> Assignment:
     """Return the unit's assignment after the access check (403 for another unit's officer); 404 if unknown."""
     plan = plan_or_404(plan_code)
-    unit = unit_or_404(unit_code, plan.units_on)
+    # A code is unique among a plan's own units, whatever the map date: look there first.
+    unit = db.session.scalar(select(Unit).join(Assignment, Assignment.unit_id == Unit.id)
+                             .where(Assignment.plan_id == plan.id, Unit.code == unit_code)) \
+        or unit_or_404(unit_code, plan.units_on)
     ensure_unit_access(unit)
     assignment = assignment_for(plan, unit)
     if assignment is None:
