@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from servers import PG_URL
 from smtp import smtp_server  # noqa: F401  (a real SMTP server on loopback, for every test module)
 from tracker import create_app
 from tracker.extensions import db
 from tracker.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
 
 
 def _with_search_path(url: str, schema: str) -> str:

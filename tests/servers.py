@@ -25,6 +25,8 @@ from smtp import free_port
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEMO_PASSWORD = "demo-2024"
+# The PostgreSQL pass: the server the whole suite runs against, or "" for a SQLite file per run.
+PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
 
 
 def server_env(database_url: str, tmp: Path, **settings: str) -> dict[str, str]:

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import PG_URL
-from servers import BIN, ROOT, Browser, api_upload, server_env, start_gunicorn, variant
+from servers import BIN, PG_URL, ROOT, Browser, api_upload, server_env, start_gunicorn, variant
 from test_bad_input import build_return
 from test_reminder_signals import BEFORE, SlowPeer
 from tracker.extensions import db

@@ -16,13 +16,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from e2e_support import ARTIFACTS, DESKTOP, PASSWORD
-
-# The issue's list: no sandbox (containers), no GPU, and nothing that phones home during a test.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-# One slow page should fail one test quickly instead of hanging the run.
-TIMEOUT_MS = 15_000
+from e2e_support import ARTIFACTS, DESKTOP, PASSWORD, launch
 
 
 def _unavailable(reason: str) -> None:
@@ -51,15 +45,6 @@ def playwright_driver(chromium_path: str) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         yield playwright
-
-
-def launch(playwright: Any, chromium_path: str, profile: Path, locale: str, timezone_id: str) -> Any:
-    """Start a headless Chromium on a fresh ``profile`` folder with that language and clock."""
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS,
-        accept_downloads=True, viewport=DESKTOP, locale=locale, timezone_id=timezone_id)
-    context.set_default_timeout(TIMEOUT_MS)
-    return context
 
 
 @pytest.fixture(scope="session")

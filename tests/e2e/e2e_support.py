@@ -1,4 +1,7 @@
-"""Constants and small helpers shared by the browser journeys (the fixtures live in conftest.py)."""
+"""Constants and small helpers shared by the browser journeys (the fixtures live in conftest.py).
+
+Test modules import from here, never from ``conftest``: with two conftest.py files in the run, the name
+``conftest`` means whichever pytest loaded last."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +12,11 @@ PLAN = "bacgiang-2024"
 PASSWORD = "demo-2024"
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
+# The issue's list: no sandbox (containers), no GPU, and nothing that phones home during a test.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# One slow page should fail one test quickly instead of hanging the run.
+TIMEOUT_MS = 15_000
 # Three mistakes an officer really makes in Phụ lục 03: text in a number cell, a negative count, and a
 # total that does not add up (criminal + administrative + pending must equal the number of cases).
 TEXT_CELL = ("B01", "children_0_6", "current_female")
@@ -164,3 +172,12 @@ def check_page(page: Any, problems: list[str]) -> None:
     width = fits_width(page)
     if width > 390:
         problems.append(f"/{where}: scrollWidth {width} px at 390 px wide")
+
+
+def launch(playwright: Any, chromium_path: str, profile: Path, locale: str, timezone_id: str) -> Any:
+    """Start a headless Chromium on a fresh ``profile`` folder with that language and clock."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS,
+        accept_downloads=True, viewport=DESKTOP, locale=locale, timezone_id=timezone_id)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context

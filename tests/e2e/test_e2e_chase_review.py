@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from conftest import launch
-from e2e_support import PASSWORD, PLAN, api_upload, check_page, filled_return
+from e2e_support import PASSWORD, PLAN, api_upload, check_page, filled_return, launch
 
 pytestmark = pytest.mark.e2e
 
