@@ -13,7 +13,7 @@ from .export import build_workbook
 from .extensions import db
 from .forms import all_forms
 from .models import Plan
-from .standings import collect_export_input
+from .export_query import collect_export_input
 from .timeutil import fmt_datetime, parse_instant, utc_now
 
 

@@ -4,7 +4,7 @@ Two layers, kept apart so the workbook can be tested without a database:
 
 - ``build_workbook(data, forms)`` is pure: an ``ExportInput`` of plain frozen values and the loaded
   forms in, a ``ConsolidatedWorkbook`` (the .xlsx bytes and its sheet names) out.
-- ``standings.collect_export_input(plan, as_of)`` is the one read-only query set that gathers those values for a
+- ``export_query.collect_export_input(plan, as_of)`` is the one read-only query set that gathers those values for a
   whole plan (like ``standings.plan_standings``: a fixed number of queries, never one per unit).
 
 What goes in the workbook, every sheet set for A4 landscape, fitted to the page width, its header rows

@@ -42,7 +42,8 @@ from ..models import (
 from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
 from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, rollup
 from ..standing_query import Scope, count_in_scope, page_unit_ids
-from ..standings import UnitStanding, collect_export_input, plan_standings
+from ..export_query import collect_export_input
+from ..standings import UnitStanding, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
 from .lookup import assignment_or_404, plan_or_404, version_or_404
 
