@@ -41,7 +41,7 @@ def _populate() -> tuple[str, str, list[Any], str]:
 
 
 def body(result: BenchResult, args: argparse.Namespace) -> None:
-    from tracker import forms as form_registry
+    from tracker import forms
     from tracker.extensions import db
     from tracker.workbook import build_blank
 
@@ -50,7 +50,7 @@ def body(result: BenchResult, args: argparse.Namespace) -> None:
         app = make_app(url, temp_dir("bench-blanks-"))
         with app.app_context():
             setup, (plan_code, province, assignments, session_key) = timed(_populate)
-            jobs = [(form_registry.get(a.form_code), form_registry.workbook_context(a)) for a in assignments]
+            jobs = [(forms.get(a.form_code), forms.workbook_context(a)) for a in assignments]
             secret = app.config["SECRET_KEY"]
             per_workbook: list[float] = []
             for _ in range(rounds):

@@ -45,9 +45,9 @@ def distinct_returns(app: Any, count: int) -> list[bytes]:
     from tracker.workbook import build_blank
 
     with app.app_context():
-        from tracker import forms as form_registry
+        from tracker import forms
 
-        form = form_registry.get("PL03")
+        form = forms.get("PL03")
     blank = build_blank(form, make_context(*UNIT), app.config["SECRET_KEY"])
     values = consistent_values(form)
     texts = sample_texts(form)

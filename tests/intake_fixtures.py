@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from forms_fixtures import consistent_values
 from returns_fixtures import fill_workbook
-from tracker import forms as form_registry
+from tracker import forms
 from tracker.extensions import db
 from tracker.models import Assignment, Plan, Unit
 
@@ -28,8 +28,8 @@ def filled_return(app: Any, unit_code: str = "219", changes: dict | None = None)
     with app.app_context():
         assignment = db.session.scalar(select(Assignment).join(Plan).join(Unit)
                                        .where(Plan.code == PLAN, Unit.code == unit_code))
-        form = form_registry.get(assignment.form_code)
-        blank = build_blank(form, form_registry.workbook_context(assignment), app.config["SECRET_KEY"])
+        form = forms.get(assignment.form_code)
+        blank = build_blank(form, forms.workbook_context(assignment), app.config["SECRET_KEY"])
     values: dict[Any, Any] = dict(consistent_values(form))
     values.update(changes or {})
     texts = {s.code: f"Nội dung mục {s.code}: đã thực hiện." for s in form.narrative.sections if s.answer}

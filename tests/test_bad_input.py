@@ -43,7 +43,7 @@ def build_return(app: Any, unit_code: str = "219", plan_code: str = PLAN, change
     ``changes`` overrides input cells (None clears one); ``texts`` overrides narrative answers;
     ``text_cells`` writes narrative answers as literal text cells even when they start with "=".
     """
-    from tracker import forms as form_registry
+    from tracker import forms
     from tracker.workbook import build_blank
 
     with app.app_context():
@@ -51,7 +51,7 @@ def build_return(app: Any, unit_code: str = "219", plan_code: str = PLAN, change
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
         assignment = assignment_for(plan, unit)
         form = FORMS[assignment.form_code]
-        blank = build_blank(form, form_registry.workbook_context(assignment), app.config["SECRET_KEY"])
+        blank = build_blank(form, forms.workbook_context(assignment), app.config["SECRET_KEY"])
     values: dict[Any, Any] = dict(consistent_values(form))
     values.update(changes or {})
     answers = narrative_texts(form)

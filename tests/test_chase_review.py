@@ -342,7 +342,7 @@ def _returns_of(app, unit: str) -> tuple[bytes, bytes]:
     """Return (a complete return, the same blank form left empty) of ``unit``, from its real blank form."""
     from forms_fixtures import consistent_values, shipped_forms
     from returns_fixtures import fill_workbook, sample_texts
-    from tracker import forms as form_registry
+    from tracker import forms
     from tracker.models import Assignment, Plan, Unit
     from tracker.workbook import build_blank
 
@@ -350,7 +350,7 @@ def _returns_of(app, unit: str) -> tuple[bytes, bytes]:
         assignment = db.session.scalar(select(Assignment).join(Plan).join(Unit, Assignment.unit_id == Unit.id)
                                        .where(Plan.code == PLAN, Unit.code == unit))
         form = shipped_forms()[assignment.form_code]
-        blank = build_blank(form_registry.get(form.code), form_registry.workbook_context(assignment),
+        blank = build_blank(forms.get(form.code), forms.workbook_context(assignment),
                             app.config["SECRET_KEY"])
     return fill_workbook(blank, form, consistent_values(form), sample_texts(form)), fill_workbook(blank, form, {})
 

@@ -120,7 +120,7 @@ def test_the_receipt_to_the_units_other_contacts_leaves_the_sender_out(app, runn
 def test_two_runs_at_once_store_one_version_and_send_one_reply(app, tmp_path):
     import threading
 
-    from tracker import forms as form_registry
+    from tracker import forms
     from tracker import intake
 
     raw = make_email(LUC_NGAN_CONTACT, [("bc.xlsx", filled_return(app, "219"), XLSX)])
@@ -132,7 +132,7 @@ def test_two_runs_at_once_store_one_version_and_send_one_reply(app, tmp_path):
             with app.app_context():
                 settings = intake.settings_from(app.config)
                 barrier.wait(timeout=10)
-                intake.ingest_files([("bc.eml", raw)], datetime.now(UTC), form_registry.all_forms(), settings)
+                intake.ingest_files([("bc.eml", raw)], datetime.now(UTC), forms.all_forms(), settings)
                 db.session.remove()
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)

@@ -31,7 +31,7 @@ from tracker.workbook import (
     annotate,
     build_blank,
     excel_formula,
-    workbook_filename,
+    blank_form_filename,
 )
 from tracker.identity import META_FIELDS, META_SHEET_NAME, identity_checksum, read_identity
 
@@ -537,8 +537,8 @@ def test_annotating_an_annotated_copy_replaces_the_old_list(forms: dict[str, For
     ("PL03", "Huyện Sơn Động", "PL03_Huyen-Son-Dong_bacgiang-2024.xlsx", "PL03_Huyện-Sơn-Động_bacgiang-2024.xlsx"),
     ("PL03", "Thị xã  Việt/Yên", "PL03_Thi-xa-Viet-Yen_bacgiang-2024.xlsx", "PL03_Thị-xã-Việt-Yên_bacgiang-2024.xlsx"),
 ])
-def test_workbook_filename(form_code: str, unit: str, ascii_name: str, utf8_name: str) -> None:
-    got_ascii, got_utf8 = workbook_filename(form_code, unit, "bacgiang-2024")
+def test_blank_form_filename(form_code: str, unit: str, ascii_name: str, utf8_name: str) -> None:
+    got_ascii, got_utf8 = blank_form_filename(form_code, unit, "bacgiang-2024")
     assert got_ascii == ascii_name
     assert got_utf8 == utf8_name
     assert got_ascii.isascii()
@@ -548,7 +548,7 @@ def test_decomposed_unicode_names_give_the_same_file_name() -> None:
     import unicodedata
 
     nfd = unicodedata.normalize("NFD", "Huyện Lục Ngạn")
-    assert workbook_filename("PL03", nfd, "bacgiang-2024") == workbook_filename("PL03", "Huyện Lục Ngạn",
+    assert blank_form_filename("PL03", nfd, "bacgiang-2024") == blank_form_filename("PL03", "Huyện Lục Ngạn",
                                                                                 "bacgiang-2024")
 
 

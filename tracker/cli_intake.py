@@ -7,8 +7,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import forms as form_registry
 from . import intake
+from .forms import all_forms
 from .intake_imap import MailboxError, settings_from
 from .timeutil import fmt_datetime, utc_now
 
@@ -49,7 +49,7 @@ def ingest_mail_command(dry_run: bool, from_files: bool, limit: int | None, file
     """Read returns sent by email (the intake mailbox, or --eml FILE…) through the upload path, once each."""
     config = current_app.config
     settings = intake.settings_from(config)
-    forms = form_registry.all_forms()
+    forms = all_forms()
     now = utc_now()
     if files and not from_files:
         raise click.UsageError("Tên tệp chỉ dùng với --eml: ingest-mail --eml FILE…")

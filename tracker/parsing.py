@@ -337,7 +337,7 @@ def parse_upload(data: bytes, forms_dir: str, form_code: str, secret: str = "",
     """Run ``parse_return`` with the form loaded here, from ``forms_dir``, as it applies at ``level``.
 
     The warm worker keeps its forms between uploads (reloaded when a definition file changes), so an
-    upload sends only its bytes across the pipe and the rules' per-form plan is built once.
+    upload sends only its bytes across the pipe and the rules' per-form lookups are built once.
     ``expected`` holds the assignment's ``plan_code``, ``unit_code`` and ``unit_name``.
     """
     from .form_levels import form_at_level

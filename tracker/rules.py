@@ -73,7 +73,7 @@ class _CellInfo:
     stock: bool
 
 
-class _Plan:
+class _FormLookups:
     """Per-form lookups computed once: addresses and labels of every cell."""
 
     def __init__(self, form: Form) -> None:
@@ -103,14 +103,14 @@ class _Plan:
         }
 
 
-_PLANS: weakref.WeakKeyDictionary[Form, _Plan] = weakref.WeakKeyDictionary()
+_LOOKUPS: weakref.WeakKeyDictionary[Form, _FormLookups] = weakref.WeakKeyDictionary()
 
 
-def _plan(form: Form) -> _Plan:
-    plan = _PLANS.get(form)
-    if plan is None:
-        plan = _PLANS[form] = _Plan(form)
-    return plan
+def _lookups(form: Form) -> _FormLookups:
+    lookups = _LOOKUPS.get(form)
+    if lookups is None:
+        lookups = _LOOKUPS[form] = _FormLookups(form)
+    return lookups
 
 
 def format_number(value: float | None) -> str:
@@ -158,30 +158,30 @@ def evaluate_expression(expr: Expr, values: Values) -> float | None:
     return _eval(expr, values)
 
 
-def _side_label(expr: Expr, plan: _Plan) -> str:
+def _side_label(expr: Expr, lookups: _FormLookups) -> str:
     if isinstance(expr, Cell):
-        info = plan.cells.get(expr.key)
+        info = lookups.cells.get(expr.key)
         return f"«{info.row_label}»" if info else "ô"
     if isinstance(expr, Call) and expr.args and all(isinstance(a, Cell) for a in expr.args):
         first, last = expr.args[0], expr.args[-1]
         assert isinstance(first, Cell) and isinstance(last, Cell)
-        names = [plan.cells[first.key].row_label, plan.cells[last.key].row_label]
+        names = [lookups.cells[first.key].row_label, lookups.cells[last.key].row_label]
         return f"{_FUNCTION_TEXT[expr.func]} các chỉ tiêu từ «{names[0]}» đến «{names[1]}»"
     return "vế còn lại"
 
 
-def _cells_text(instance: RuleInstance, plan: _Plan, anchor: _CellInfo) -> str:
+def _cells_text(instance: RuleInstance, lookups: _FormLookups, anchor: _CellInfo) -> str:
     parts = []
     for key in instance.cells:
-        info = plan.cells[key]
+        info = lookups.cells[key]
         parts.append(info.address if info.sheet_name == anchor.sheet_name
                      else f"{info.address} ({info.sheet_name})")
     return ", ".join(parts)
 
 
-def _rule_issue(rule: Rule, instance: RuleInstance, left: float, right: float, plan: _Plan) -> Issue:
-    anchor = plan.cells[instance.anchor]
-    cells = _cells_text(instance, plan, anchor)
+def _rule_issue(rule: Rule, instance: RuleInstance, left: float, right: float, lookups: _FormLookups) -> Issue:
+    anchor = lookups.cells[instance.anchor]
+    cells = _cells_text(instance, lookups, anchor)
     context = {
         "left": format_number(left),
         "right": format_number(right),
@@ -189,8 +189,8 @@ def _rule_issue(rule: Rule, instance: RuleInstance, left: float, right: float, p
         "row": anchor.row_label,
         "column": anchor.column_label,
         "period": anchor.period_label,
-        "left_label": _side_label(instance.left, plan),
-        "right_label": _side_label(instance.right, plan),
+        "left_label": _side_label(instance.left, lookups),
+        "right_label": _side_label(instance.right, lookups),
     }
     template = rule.message or (
         "{left_label} ({left}) " + _OPERATOR_TEXT[rule.check.op] + " {right_label} ({right}), cột {column}."
@@ -355,13 +355,13 @@ class _Group:
 class _Engine:
     """Per-form slots and shape groups, built once per form."""
 
-    def __init__(self, form: Form, plan: _Plan) -> None:
-        self.keys: list[CellKey] = list(plan.inputs) + [c.key for c in form.computed]
+    def __init__(self, form: Form, lookups: _FormLookups) -> None:
+        self.keys: list[CellKey] = list(lookups.inputs) + [c.key for c in form.computed]
         self.slot = {key: index for index, key in enumerate(self.keys)}
-        self.inputs = len(plan.inputs)
-        self.infos = [plan.cells[key] for key in plan.inputs]
+        self.inputs = len(lookups.inputs)
+        self.infos = [lookups.cells[key] for key in lookups.inputs]
         self.integer = np.array([info.integer for info in self.infos], dtype=bool)
-        self.stock_pairs = [(b, c) for b, c in plan.stock_pairs if b in self.slot and c in self.slot]
+        self.stock_pairs = [(b, c) for b, c in lookups.stock_pairs if b in self.slot and c in self.slot]
         self.stock_base = np.array([self.slot[b] for b, _ in self.stock_pairs], dtype=np.intp)
         self.stock_current = np.array([self.slot[c] for _, c in self.stock_pairs], dtype=np.intp)
         computed: dict[_Shape, tuple[list[list[int]], list[int]]] = {}
@@ -432,7 +432,7 @@ _ENGINES: weakref.WeakKeyDictionary[Form, _Engine] = weakref.WeakKeyDictionary()
 def _engine(form: Form) -> _Engine:
     engine = _ENGINES.get(form)
     if engine is None:
-        engine = _ENGINES[form] = _Engine(form, _plan(form))
+        engine = _ENGINES[form] = _Engine(form, _lookups(form))
     return engine
 
 
@@ -451,7 +451,7 @@ def compute(form: Form, values: Values) -> dict[CellKey, float | None]:
             zip(engine.keys[tail], numbers[tail].tolist(), present[tail].tolist())}
 
 
-def _generic_issues(form: Form, engine: _Engine, plan: _Plan, numbers: np.ndarray,
+def _generic_issues(form: Form, engine: _Engine, lookups: _FormLookups, numbers: np.ndarray,
                     present: np.ndarray) -> list[Issue]:
     count = engine.inputs
     values, given = numbers[:count], present[:count]
@@ -474,24 +474,24 @@ def _generic_issues(form: Form, engine: _Engine, plan: _Plan, numbers: np.ndarra
         change = np.abs(current - base) / np.where(usable, base, 1.0)
         for index in np.flatnonzero(usable & (change > ratio)).tolist():
             base_key, current_key = engine.stock_pairs[index]
-            issues.append(_stock_issue(plan.cells[current_key], plan.cells[base_key], float(base[index]),
+            issues.append(_stock_issue(lookups.cells[current_key], lookups.cells[base_key], float(base[index]),
                                        float(current[index]), float(change[index]), ratio))
     return issues
 
 
 def check(form: Form, values: Values) -> tuple[list[Issue], dict[CellKey, float | None]]:
     """Return (every issue, as ``evaluate`` gives them; every computed cell, as ``compute`` gives them)."""
-    plan = _plan(form)
+    lookups = _lookups(form)
     engine = _engine(form)
     with np.errstate(all="ignore"):
         numbers, present = engine.load(values)
         engine.compute(numbers, present)
-        issues = _generic_issues(form, engine, plan, numbers, present)
+        issues = _generic_issues(form, engine, lookups, numbers, present)
         failures = engine.failures(numbers, present)
     for rule_no, instance_no, left, right in failures:
         rule = form.rules[rule_no]
-        issues.append(_rule_issue(rule, rule.instances[instance_no], left, right, plan))
-    issues.sort(key=lambda issue: plan.position.get((issue.sheet, issue.cell), (0, 0, 0)))
+        issues.append(_rule_issue(rule, rule.instances[instance_no], left, right, lookups))
+    issues.sort(key=lambda issue: lookups.position.get((issue.sheet, issue.cell), (0, 0, 0)))
     tail = slice(engine.inputs, None)
     computed = {key: (value if ok else None) for key, value, ok in
                 zip(engine.keys[tail], numbers[tail].tolist(), present[tail].tolist())}

@@ -167,7 +167,7 @@ def _ascii_fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def workbook_filename(form_code: str, unit_name: str, plan_code: str) -> tuple[str, str]:
+def blank_form_filename(form_code: str, unit_name: str, plan_code: str) -> tuple[str, str]:
     """Return (ASCII name, UTF-8 name) of a unit's blank form, e.g.
     ("PL03_Huyen-Luc-Ngan_bacgiang-2024.xlsx", "PL03_Huyện-Lục-Ngạn_bacgiang-2024.xlsx").
 

@@ -81,7 +81,7 @@ def filled_return(app: Any, unit_code: str = "219", broken: bool = False) -> byt
     """Return a unit's blank form filled with consistent values (with the three mistakes when ``broken``)."""
     from forms_fixtures import consistent_values, shipped_forms
     from returns_fixtures import fill_workbook, sample_texts
-    from tracker import forms as form_registry
+    from tracker import forms
     from tracker.extensions import db
     from tracker.models import Assignment, Plan, Unit
     from tracker.workbook import build_blank
@@ -90,7 +90,7 @@ def filled_return(app: Any, unit_code: str = "219", broken: bool = False) -> byt
         assignment = db.session.scalar(db.select(Assignment).join(Plan).join(Unit, Assignment.unit_id == Unit.id)
                                        .where(Plan.code == PLAN, Unit.code == unit_code))
         form = shipped_forms()[assignment.form_code]
-        blank = build_blank(form_registry.get(form.code), form_registry.workbook_context(assignment),
+        blank = build_blank(forms.get(form.code), forms.workbook_context(assignment),
                             app.config["SECRET_KEY"])
     values = broken_values(form) if broken else consistent_values(form)
     return fill_workbook(blank, form, values, sample_texts(form))

@@ -50,4 +50,4 @@ def withdraw(plan_code: str, unit_code: str, number: int) -> Any:
 @login_required
 def blank_form(plan_code: str, unit_code: str) -> Any:
     assignment = unit_views.load_assignment(plan_code, unit_code)
-    return unit_views.download(*unit_views.blank_workbook(assignment), unit_views.XLSX)
+    return unit_views.download(*unit_views.blank_form_file(assignment), unit_views.XLSX)

@@ -5,8 +5,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from .. import forms as form_registry
-from .. import review_tools
+from .. import forms, review_tools
 from ..access import api_error, department_required, login_required
 from ..timeutil import utc_now
 from .lookup import assignment_or_404, int_arg, plan_or_404, previous_version, version_or_404
@@ -26,7 +25,7 @@ def changes(plan_code: str, unit_code: str, n: int) -> Any:
     if old is None:
         return api_error(404, "no_previous_version",
                          f"Phiên bản {n} là phiên bản đầu tiên: không có phiên bản trước để so sánh.")
-    form = form_registry.all_forms().get(version.form_code)
+    form = forms.all_forms().get(version.form_code)
     return jsonify(review_tools.changes_json(review_tools.version_changes(version, old, form)))
 
 
@@ -34,5 +33,5 @@ def changes(plan_code: str, unit_code: str, n: int) -> Any:
 @department_required
 def outliers(plan_code: str) -> Any:
     plan = plan_or_404(plan_code)
-    items = review_tools.plan_flags(plan, utc_now(), form_registry.all_forms())
+    items = review_tools.plan_flags(plan, utc_now(), forms.all_forms())
     return jsonify({"plan": plan.code, "items": [review_tools.flag_json(i) for i in items]})

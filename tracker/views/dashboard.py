@@ -97,11 +97,6 @@ def as_of_param(as_of: datetime | None) -> str | None:
     return None if as_of is None else local(as_of).isoformat(timespec="minutes")
 
 
-def report_forms() -> dict[str, Any]:
-    """Return the report forms the app loaded and checked at start-up."""
-    return forms.all_forms()
-
-
 # ---------------------------------------------------------------------------------------------
 # Dashboard
 
@@ -289,8 +284,8 @@ def schedule(plan_code: str) -> Any:
 
 def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
     """Build the consolidated workbook of ``plan`` at ``as_of``, record the export and return it as a download."""
-    workbook = build_workbook(collect_export_input(plan, as_of), report_forms(),
-                              extra=review_tools.export_sheets(plan, as_of, report_forms()))
+    workbook = build_workbook(collect_export_input(plan, as_of), forms.all_forms(),
+                              extra=review_tools.export_sheets(plan, as_of, forms.all_forms()))
     audit.record("export", target=plan.code, plan=plan.code, as_of=as_of.isoformat(), via=via,
                  filename=workbook.filename)
     db.session.commit()

@@ -5,8 +5,8 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from .. import forms as form_registry
 from ..access import department_required
+from ..forms import all_forms, sheet_password
 
 bp = Blueprint("forms_page", __name__)
 
@@ -14,5 +14,5 @@ bp = Blueprint("forms_page", __name__)
 @bp.get("/forms")
 @department_required
 def forms() -> Any:
-    rows = sorted(form_registry.all_forms().values(), key=lambda form: form.code)
-    return render_template("forms/forms.html", forms=rows, password=form_registry.sheet_password())
+    rows = sorted(all_forms().values(), key=lambda form: form.code)
+    return render_template("forms/forms.html", forms=rows, password=sheet_password())

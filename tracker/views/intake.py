@@ -6,8 +6,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import forms as form_registry
-from .. import intake, reminders
+from .. import forms, intake, reminders
 from ..access import department_required
 from ..timeutil import utc_now
 
@@ -30,7 +29,7 @@ def intake_list() -> Any:
 @department_required
 def confirm(record_id: int) -> Any:
     try:
-        record = intake.confirm(record_id, current_user, form_registry.all_forms(),
+        record = intake.confirm(record_id, current_user, forms.all_forms(),
                                 intake.settings_from(current_app.config), utc_now())
     except intake.DecisionError as exc:
         flash(str(exc), "error")

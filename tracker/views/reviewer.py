@@ -6,8 +6,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import forms as form_registry
-from .. import review_tools
+from .. import forms, review_tools
 from ..access import department_required
 from ..extensions import db
 from ..models import OutlierBound
@@ -24,7 +23,7 @@ PAGE_SIZE = 200
 @department_required
 def outliers(plan_code: str) -> Any:
     plan = plan_or_404(plan_code)
-    items = review_tools.plan_flags(plan, utc_now(), form_registry.all_forms())
+    items = review_tools.plan_flags(plan, utc_now(), forms.all_forms())
     reason = request.args.get("reason", "")
     if reason and reason not in REASON_LABELS:
         abort(400, "Lý do lọc không hợp lệ.")
@@ -50,7 +49,7 @@ def verify(plan_code: str, unit_code: str) -> Any:
     back = (url_for("reviewer.outliers", plan_code=plan.code) if request.form.get("back") == "list"
             else url_for("unit.home", plan_code=plan.code, unit_code=unit.code) + "#outliers-h")
     try:
-        review_tools.verify_flag(plan, unit, request.form, current_user, utc_now(), form_registry.all_forms())
+        review_tools.verify_flag(plan, unit, request.form, current_user, utc_now(), forms.all_forms())
     except review_tools.ToolRefused as refused:
         db.session.rollback()
         flash(refused.message, "error")
@@ -63,7 +62,7 @@ def verify(plan_code: str, unit_code: str) -> Any:
 @bp.route("/forms/<form_code>", methods=["GET", "POST"])
 @department_required
 def form_page(form_code: str) -> Any:
-    form = form_registry.get(form_code)
+    form = forms.get(form_code)
     if request.method == "POST":
         try:
             changed = review_tools.set_bounds(form, request.form, current_user, utc_now())

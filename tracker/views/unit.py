@@ -14,8 +14,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import forms as form_registry
-from .. import outbox, pending_uploads, returns, review_tools, upload_limits
+from .. import forms, outbox, pending_uploads, returns, review_tools, upload_limits
 from ..access import department_required, login_required
 from ..extensions import db
 from ..blanks import almost_empty, blank_groups
@@ -72,7 +71,7 @@ def home(plan_code: str, unit_code: str) -> Any:
         usage = upload_limits.describe(returns.upload_usage(assignment, upload_settings(), utc_now()), utc_now())
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.target == f"{plan.code}/{unit.code}")
                                     .order_by(AuditEvent.id.desc()).limit(200)).all()
-        flags = review_tools.plan_flags(plan, utc_now(), form_registry.all_forms(), unit.code)
+        flags = review_tools.plan_flags(plan, utc_now(), forms.all_forms(), unit.code)
     counted = next((v for v in versions if v.version == standing.counted_version), None)
     changes = page_changes(versions, counted)
     return render_template("unit/home.html", assignment=assignment, plan=plan, unit=unit, standing=standing,
@@ -98,20 +97,20 @@ def page_changes(versions: list[ReturnVersion], counted: ReturnVersion | None) -
     if since is None or since == number:
         return None
     version = by_number[number]
-    return review_tools.version_changes(version, by_number[since], form_registry.all_forms().get(version.form_code))
+    return review_tools.version_changes(version, by_number[since], forms.all_forms().get(version.form_code))
 
 
-def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
+def blank_form_file(assignment: Assignment) -> tuple[bytes, str, str]:
     """Return (bytes, ascii name, utf-8 name) of the unit's blank form; 404 for an exempt unit."""
-    from ..workbook import build_blank, workbook_filename
+    from ..workbook import build_blank, blank_form_filename
 
     if assignment.form_code is None:
         abort(404, f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này: không có biểu mẫu để tải.")
     # A commune's workbook leaves out the rows marked for districts only.
-    form = form_at_level(form_registry.get(assignment.form_code), assignment.unit.level)
-    data = build_blank(form, form_registry.workbook_context(assignment), current_app.config["SECRET_KEY"],
-                       form_registry.sheet_password())
-    ascii_name, utf8_name = workbook_filename(form.code, assignment.unit.name, assignment.plan.code)
+    form = form_at_level(forms.get(assignment.form_code), assignment.unit.level)
+    data = build_blank(form, forms.workbook_context(assignment), current_app.config["SECRET_KEY"],
+                       forms.sheet_password())
+    ascii_name, utf8_name = blank_form_filename(form.code, assignment.unit.name, assignment.plan.code)
     return data, ascii_name, utf8_name
 
 
@@ -119,7 +118,7 @@ def blank_workbook(assignment: Assignment) -> tuple[bytes, str, str]:
 @login_required
 def blank_form(plan_code: str, unit_code: str) -> Any:
     assignment = load_assignment(plan_code, unit_code)
-    return download(*blank_workbook(assignment), XLSX)
+    return download(*blank_form_file(assignment), XLSX)
 
 
 @bp.route("/blank-forms.zip")
@@ -133,7 +132,7 @@ def blank_forms_zip(plan_code: str) -> Any:
     # ZIP_STORED: an .xlsx is already a deflated zip, compressing it again costs time and saves nothing.
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for assignment in assignments:
-            data, ascii_name, _ = blank_workbook(assignment)
+            data, ascii_name, _ = blank_form_file(assignment)
             archive.writestr(ascii_name, data)
     return download(buffer.getvalue(), f"bieu-mau-trong_{plan.code}.zip", f"biểu-mẫu-trống_{plan.code}.zip",
                     "application/zip")
@@ -166,7 +165,7 @@ def take_upload(assignment: Assignment) -> returns.UploadOutcome:
     if len(data) > current_app.config["MAX_UPLOAD_BYTES"]:
         raise Refusal("too_large", limit=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024))
     outcome = returns.receive_return(assignment, data, upload.filename, current_user, note, utc_now(),
-                                     form_registry.all_forms(), upload_settings())
+                                     forms.all_forms(), upload_settings())
     if outcome.created:
         # The receipt was queued with the version and committed: send it now in the background, and
         # once more when the coalescing window of a delayed receipt is over (cron catches the rest).
@@ -222,10 +221,10 @@ def hold_if_almost_empty(assignment: Assignment) -> str | None:
     upload.stream.seek(0)
     if len(data) > limit or hashlib.sha256(data).hexdigest() == newest.sha256:
         return None
-    parsed = returns.preview(assignment, data, upload.filename, form_registry.all_forms(), upload_settings())
+    parsed = returns.preview(assignment, data, upload.filename, forms.all_forms(), upload_settings())
     if parsed is None:
         return None
-    blank = almost_empty(parsed.issues, len(form_registry.get(assignment.form_code).input_keys()))
+    blank = almost_empty(parsed.issues, len(forms.get(assignment.form_code).input_keys()))
     if blank is None:
         return None
     token = pending_uploads.hold(held_folder(), data, upload.filename, assignment.id, current_user.id, blank,
@@ -243,14 +242,14 @@ def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
         abort(404, "Tệp chờ xác nhận không còn (đã quá 30 phút hoặc đã được xử lý). Hãy tải tệp lên lại.")
     if request.method == "GET":
         return render_template("unit/confirm_upload.html", plan=assignment.plan, unit=assignment.unit, held=held,
-                               form=form_registry.get(assignment.form_code), home_url=home_url)
+                               form=forms.get(assignment.form_code), home_url=home_url)
     if request.form.get("decision") != "store":
         pending_uploads.drop(held_folder(), token)
         flash(f"Đã huỷ tải lên tệp «{held.filename}»; phiên bản {held.previous_version} vẫn được giữ nguyên.", "info")
         return redirect(home_url, 303)
     try:
         outcome = returns.receive_return(assignment, held.data, held.filename, current_user, "", utc_now(),
-                                         form_registry.all_forms(), upload_settings())
+                                         forms.all_forms(), upload_settings())
     except Refusal as refusal:
         flash(refusal.message, "error")
         return render_template("unit/refused.html", plan=assignment.plan, unit=assignment.unit,
@@ -268,7 +267,7 @@ def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
 def version(plan_code: str, unit_code: str, number: int) -> Any:
     assignment = load_assignment(plan_code, unit_code)
     version = load_version(assignment, number)
-    form = form_registry.get(version.form_code)
+    form = forms.get(version.form_code)
     previous = previous_version(assignment, number)
     changes = review_tools.version_changes(version, previous, form) if previous is not None else None
     newest = db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
@@ -334,18 +333,18 @@ def annotated(plan_code: str, unit_code: str, number: int) -> Any:
 
     assignment = load_assignment(plan_code, unit_code)
     version = load_version(assignment, number)
-    form = form_registry.get(version.form_code)
+    form = forms.get(version.form_code)
     values = [tuple(row) for row in db.session.execute(
         select(ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown, ReturnValue.value,
                ReturnValue.text).where(ReturnValue.version_id == version.id))]
     issues = [(i.sheet, i.cell, i.severity, i.message) for i in version.issues]
-    ctx = form_registry.workbook_context(assignment)
+    ctx = forms.workbook_context(assignment)
     config = current_app.config
     # End the read transaction before waiting on the worker (SQLite holds its lock from BEGIN).
     db.session.commit()
     try:
         data = isolation.run(f"{build_annotated.__module__}:{build_annotated.__name__}", str(form.source.parent),
-                             form.code, ctx, config["SECRET_KEY"], form_registry.sheet_password(), values, issues,
+                             form.code, ctx, config["SECRET_KEY"], forms.sheet_password(), values, issues,
                              NARRATIVE_SHEET_CODE, timeout=config["PARSE_TIMEOUT"],
                              memory_limit=config["PARSE_MEMORY_LIMIT"])
     except isolation.WorkerError:
@@ -360,7 +359,7 @@ def annotated(plan_code: str, unit_code: str, number: int) -> Any:
 def values(plan_code: str, unit_code: str, number: int) -> Any:
     assignment = load_assignment(plan_code, unit_code)
     version = load_version(assignment, number)
-    form = form_registry.get(version.form_code)
+    form = forms.get(version.form_code)
     rows = db.session.execute(select(ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown,
                                      ReturnValue.value, ReturnValue.text)
                               .where(ReturnValue.version_id == version.id)).all()
