@@ -307,26 +307,26 @@ def _timer_fired(app: Flask, limit: int) -> None:
         _schedule(app, limit, (as_utc(later) - now).total_seconds() + 1)
 
 
-def send_after_request(limit: int = 10, delay: float = 0.0) -> None:
+def send_after_request(limit: int = 10, delay: float = 0.0) -> FlushReport | None:
     """Send what the request queued, after its commit, as MAIL_SEND_AFTER_REQUEST says.
 
     ``thread``: a background thread of this process sends it (after ``delay`` seconds), so the
     answer never waits on the SMTP server; ``inline``: now, in the caller, outside any transaction;
-    ``off``: the next ``send-reminders`` run sends it. Call it only after the commit.
+    ``off``: the next ``send-reminders`` run sends it. Call it only after the commit. Returns the
+    report when the mail was sent in the caller (inline), None when it was left to a thread or a run.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     mode = app.config.get("MAIL_SEND_AFTER_REQUEST", "thread")
     if mode == "inline":
-        if delay <= 0:
-            flush_pending(limit)
-        return
+        return flush_pending(limit) if delay <= 0 else None
     if mode != "thread":
-        return
+        return None
     if delay > 0:
         _schedule(app, limit, delay)
     else:
         threading.Thread(target=_flush_in_background, args=(app, limit), daemon=True,
                          name="tracker-outbox").start()
+    return None
 
 
 def send_message_after_request(message: Any) -> None:

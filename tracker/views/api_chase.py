@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
-from .. import reminders
+from .. import outbox
 from ..access import api_error, department_required
 from ..chase import remind as queue_reminder
 from ..chasing import RemindRefused
@@ -40,7 +40,7 @@ def remind(plan_code: str, unit_code: str) -> Any:
             body["last_reminded_at"] = _instant(refused.last_at)
         return jsonify({"error": body}), refused.status
     db.session.commit()
-    reminders.flush_pending(limit=10, as_of=utc_now())
+    outbox.send_after_request()
     return jsonify({"plan": plan.code, "unit": done.unit_code, "name": done.unit_name,
                     "message_id": done.message_id, "queued_at": _instant(done.queued_at),
                     "recipients": list(done.recipients)}), 201

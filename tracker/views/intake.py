@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import forms, intake, reminders
+from .. import forms, intake, outbox
 from ..access import department_required
 from ..timeutil import utc_now
 
@@ -37,7 +37,7 @@ def confirm(record_id: int) -> Any:
     if record.state == intake.State.ACCEPTED and record.version is not None:
         flash(f"Đã xác nhận: báo cáo của {record.unit.name} được tính là phiên bản {record.version.version}, "
               "nhận lúc hộp thư nhận được thư.", "ok")
-        reminders.flush_pending(limit=10, as_of=utc_now())
+        outbox.send_after_request()
     elif record.state == intake.State.ACCEPTED:
         flash(f"Đã xác nhận: {record.reason}", "ok")
     else:

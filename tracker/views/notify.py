@@ -10,7 +10,7 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from .. import reminders
+from .. import outbox, reminders
 from ..access import admin_required, department_required
 from ..extensions import db
 from ..models import Assignment, OutboundMessage, Plan, Unit
@@ -21,7 +21,7 @@ from .lookup import plan_or_404, unit_or_404
 
 bp = Blueprint("notify", __name__)
 
-# Sending from a request keeps the page waiting; a handful is what one click can queue.
+# A click queues a handful; whatever is over this waits for the next send-reminders run.
 FLUSH_LIMIT = 20
 PAGE_SIZE = 200
 
@@ -34,7 +34,10 @@ def _message_or_404(message_id: int) -> OutboundMessage:
 
 
 def _flush_and_flash(kind_text: str) -> None:
-    report = reminders.flush_pending(FLUSH_LIMIT, as_of=utc_now())
+    report = outbox.send_after_request(FLUSH_LIMIT)
+    if report is None:
+        flash(f"{kind_text}: thư đang được gửi; tải lại nhật ký thư để xem kết quả.", "info")
+        return
     if report.sent:
         flash(f"{kind_text}: đã gửi {report.sent} thư.", "ok")
     if report.retrying or report.failed:

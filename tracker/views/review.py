@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import reminders
+from .. import outbox
 from ..access import department_required, login_required
 from ..chase import remind
 from ..chasing import RemindRefused
@@ -46,7 +46,7 @@ def remind_units(plan_code: str) -> Any:
             flash(refused.message, "error" if refused.status != 409 else "info")
     db.session.commit()
     if done:
-        reminders.flush_pending(limit=FLUSH_LIMIT, as_of=utc_now())
+        outbox.send_after_request(limit=FLUSH_LIMIT)
         flash(f"Đã gửi thư nhắc tới {len(done)} đơn vị: {', '.join(done)}.", "ok")
     return redirect(back)
 
@@ -73,6 +73,6 @@ def comment(plan_code: str, unit_code: str, number: int) -> Any:
         return render_template("dashboard/review_refused.html", plan=plan, unit=unit, back=back,
                                message=str(refused)), 422
     db.session.commit()
-    reminders.flush_pending(limit=10, as_of=utc_now())
+    outbox.send_after_request()
     flash("Đã gửi ý kiến.", "ok")
     return redirect(back)
