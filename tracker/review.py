@@ -1,8 +1,10 @@
 """Staff's review of a return version: accept it, or return it to the unit for correction with a reason.
 
-Pure decisions: the caller passes the facts of the version and of the unit's newest version, and gets
-back a ``ReviewDecision`` to store (a ``models.Review`` row and an audit event), or a ``ReviewRefused``
-carrying the Vietnamese message and the HTTP status to answer with. Nothing here touches the database.
+Two layers. The decisions (``decide_accept``, ``decide_return``, ``officer_next_step``) are pure: the
+caller passes the facts of the version and of the unit's newest version, and gets back a
+``ReviewDecision``, or a ``ReviewRefused`` carrying the Vietnamese message and the HTTP status to
+answer with. ``review_version`` is the use case: it gathers those facts from the database, stores the
+decision (a ``models.Review`` row and an audit event), queues the unit's notice and commits.
 
 Rules:
 
@@ -17,8 +19,14 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import select
+
+from . import audit, outbox, reminders
 from .compliance import ReviewState
+from .extensions import db
+from .models import Assignment, PlanState, ReturnVersion, Review, User
 
 MAX_REASON = 2000
 
@@ -122,3 +130,46 @@ def officer_next_step(complete: bool, errors: int, review: ReviewState | None, n
                         f"Sửa {errors} lỗi liệt kê dưới đây rồi tải lên bản đã sửa.", True)
     return NextStep("info", "Chờ Sở xem xét",
                     "Báo cáo đầy đủ, đã được ghi nhận. Sở sẽ xem xét và thông báo nếu cần chỉnh sửa.", False)
+
+
+def newest_version_number(assignment: Assignment) -> int | None:
+    """Return the number of the assignment's newest version (last received), None before any upload."""
+    return db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
+                             .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
+
+
+def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnderReview:
+    newest = newest_version_number(assignment)
+    last = db.session.scalar(select(Review.state).where(Review.version_id == version.id)
+                             .order_by(Review.id.desc()).limit(1))
+    return VersionUnderReview(version=version.version, complete=version.complete, errors=version.errors,
+                              newest_version=newest if newest is not None else version.version,
+                              current_review=ReviewState(last) if last else None)
+
+
+def review_version(assignment: Assignment, version: ReturnVersion, reviewer: User, returning: bool,
+                   reason: str, now: datetime) -> ReviewDecision:
+    """Store ``reviewer``'s decision on ``version`` at ``now`` (accept it, or return it with ``reason``),
+    audit it, queue the unit's notice of a return, commit, and send the notice after the request.
+
+    Raises ReviewRefused (nothing stored): 409 for a closed plan, else see ``decide_accept`` and
+    ``decide_return``.
+    """
+    plan, unit = assignment.plan, assignment.unit
+    if plan.state == PlanState.CLOSED:
+        raise ReviewRefused(f"Kế hoạch {plan.code} đã đóng (chỉ để xem): không ghi nhận ý kiến mới.", 409)
+    target = _under_review(assignment, version)
+    decision = decide_return(target, reason) if returning else decide_accept(target)
+    review = Review(version_id=version.id, state=decision.state, reason=decision.reason,
+                    reviewer_id=reviewer.id, created_at=now)
+    db.session.add(review)
+    db.session.flush()
+    # The unit page's audit trail lists events targeted "<plan>/<unit>".
+    audit.record(decision.audit_action, target=f"{plan.code}/{unit.code}", plan=plan.code, unit=unit.code,
+                 version=version.version, reason=decision.reason)
+    if returning:
+        reminders.queue_returned(review)
+    db.session.commit()
+    if returning:
+        outbox.send_after_request()
+    return decision

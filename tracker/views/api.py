@@ -12,11 +12,12 @@ from ..chase import last_reminded
 from ..documents import UnitDocuments, cover_json, signed_report_json, unit_documents
 from ..extensions import db
 from .. import status_feed
-from ..models import Plan, Unit, unit_by_code
+from ..models import unit_by_code
 from ..standing_query import Scope, count_in_scope
 from ..plan_access import reachable_plans
 from ..standings import UnitStanding, plan_standings
 from ..timeutil import local, parse_instant, utc_now
+from .helpers import export_response
 from .lookup import plan_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -126,8 +127,6 @@ def status(plan_code: str) -> Any:
 @bp.get("/plans/<plan_code>/export.xlsx")
 @department_required
 def export(plan_code: str) -> Any:
-    from .dashboard import export_response
-
     plan = plan_or_404(plan_code)
     as_of = _as_of()
     if as_of is None:

@@ -1,7 +1,6 @@
-"""The department's view of a plan: dashboard, schedule, reviews, consolidated export, mail log."""
+"""The department's view of a plan: dashboard, schedule, consolidated export, accepting or returning a version."""
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,42 +13,31 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import audit, charts, forms, outbox, reminders, review_tools
+from .. import charts
 from ..chase import chase_list
 from ..demo_story import is_demo
 from ..plan_series import plan_timeliness
 from ..review_queue import review_queue
 from ..access import department_required
-from ..compliance import ReviewState, Standing, Status, summarize
-from ..export import build_workbook
+from ..compliance import Standing, Status, summarize
 from ..extensions import db
-from ..models import (
-    Assignment,
-    Plan,
-    ReturnVersion,
-    Review,
-    Unit,
-    Visit,
-    unit_by_code,
-)
-from ..review import ReviewRefused, VersionUnderReview, decide_accept, decide_return
+from ..models import Plan, Visit
+from ..review import ReviewRefused, review_version
 from ..rollup import PER_PAGE, ROLLUP_THRESHOLD, ancestors, count_filtered, rollup
 from ..standing_query import Scope, count_in_scope, page_unit_ids
-from ..export_query import collect_export_input
 from ..standings import UnitStanding, plan_standings
 from ..timeutil import LOCAL_TZ, as_utc, fmt_input, local, parse_instant, parse_vn_datetime, utc_now
-from .lookup import assignment_or_404, plan_or_404, version_or_404
+from .helpers import export_response
+from .lookup import assignment_or_404, plan_or_404, unit_or_404, version_or_404
 
 bp = Blueprint("dashboard", __name__)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPCOMING_DAYS = 14
 _LOCAL_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
@@ -191,9 +179,7 @@ def large_plan_view(plan: Plan, as_of: datetime, status_filter: str, sort: str, 
     parent_code = (request.args.get("parent") or "").strip()
     parent = None
     if parent_code:
-        parent = unit_by_code(parent_code, plan.units_on)  # the parent on the plan's own map
-        if parent is None:
-            abort(404, f"Không có đơn vị mã «{parent_code[:40]}».")
+        parent = unit_or_404(parent_code, plan.units_on)  # the parent on the plan's own map
     search = (request.args.get("q") or "").strip()[:100]
     try:
         page = int(request.args.get("page") or 1)
@@ -282,17 +268,6 @@ def schedule(plan_code: str) -> Any:
 # Consolidated export
 
 
-def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
-    """Build the consolidated workbook of ``plan`` at ``as_of``, record the export and return it as a download."""
-    workbook = build_workbook(collect_export_input(plan, as_of), forms.all_forms(),
-                              extra=review_tools.export_sheets(plan, as_of, forms.all_forms()))
-    audit.record("export", target=plan.code, plan=plan.code, as_of=as_of.isoformat(), via=via,
-                 filename=workbook.filename)
-    db.session.commit()
-    return send_file(io.BytesIO(workbook.content), mimetype=XLSX, as_attachment=True,
-                     download_name=workbook.filename)
-
-
 @bp.route("/plans/<plan_code>/export.xlsx")
 @department_required
 def export(plan_code: str) -> Any:
@@ -304,53 +279,23 @@ def export(plan_code: str) -> Any:
 # Reviews
 
 
-def _load_version(plan_code: str, unit_code: str, number: int) -> tuple[Plan, Unit, Assignment, ReturnVersion]:
-    assignment = assignment_or_404(plan_code, unit_code)
-    return assignment.plan, assignment.unit, assignment, version_or_404(assignment, number)
-
-
-def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnderReview:
-    newest = db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
-                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
-    last = db.session.scalar(select(Review.state).where(Review.version_id == version.id)
-                             .order_by(Review.id.desc()).limit(1))
-    return VersionUnderReview(version=version.version, complete=version.complete, errors=version.errors,
-                              newest_version=newest if newest is not None else version.version,
-                              current_review=ReviewState(last) if last else None)
-
-
 def _review(plan_code: str, unit_code: str, number: int, returning: bool) -> Any:
-    plan, unit, assignment, version = _load_version(plan_code, unit_code, number)
-    if plan.state == "closed":
-        abort(409, f"Kế hoạch {plan.code} đã đóng (chỉ để xem): không ghi nhận ý kiến mới.")
+    assignment = assignment_or_404(plan_code, unit_code)
+    plan, unit = assignment.plan, assignment.unit
+    version = version_or_404(assignment, number)
     back = url_for("unit.home", plan_code=plan.code, unit_code=unit.code)
     # Named places only (no URL from the form): the queue and the version page send staff back there.
     if request.form.get("next") == "review-queue":
         back = url_for("review.queue", plan_code=plan.code)
     elif request.form.get("next") == "version":
         back = url_for("unit.version", plan_code=plan.code, unit_code=unit.code, number=version.version)
-    target = _under_review(assignment, version)
     try:
-        if returning:
-            decision = decide_return(target, request.form.get("reason", ""))
-        else:
-            decision = decide_accept(target)
+        decision = review_version(assignment, version, current_user, returning, request.form.get("reason", ""),
+                                  utc_now())
     except ReviewRefused as refused:
         flash(refused.message, "error")
         return render_template("dashboard/review_refused.html", plan=plan, unit=unit, back=back,
                                message=refused.message), refused.status
-    review = Review(version_id=version.id, state=decision.state.value, reason=decision.reason,
-                    reviewer_id=current_user.id, created_at=utc_now())
-    db.session.add(review)
-    db.session.flush()
-    # The unit page's audit trail lists events targeted "<plan>/<unit>".
-    audit.record(decision.audit_action, target=f"{plan.code}/{unit.code}", plan=plan.code, unit=unit.code,
-                 version=version.version, reason=decision.reason)
-    if returning:
-        reminders.queue_returned(review)
-    db.session.commit()
-    if returning:
-        outbox.send_after_request()
     flash(decision.message, "ok")
     return redirect(back)
 

@@ -1,19 +1,46 @@
-"""Template filters and globals shared by every page."""
+"""What the views share and that is no view itself: template filters and globals, file downloads."""
 from __future__ import annotations
 
+import io
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
-from flask import Flask, has_request_context, request
+from flask import Flask, has_request_context, request, send_file
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from .. import audit_words
+from .. import audit, audit_words, forms, review_tools
 from ..compliance import Status
-from ..models import PlanState, Role
+from ..export import build_workbook
+from ..extensions import db
+from ..models import Plan, PlanState, Role
 from ..plan_access import reachable_plans
+from ..export_query import collect_export_input
 from ..timeutil import fmt_date, fmt_datetime
 from ..wording import deadline_wording, format_number
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(data: bytes, ascii_name: str, utf8_name: str, mimetype: str) -> Any:
+    """Return ``data`` as an attachment named ``utf8_name`` (``ascii_name`` for clients without RFC 5987)."""
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=ascii_name)
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
+                                               f"filename*=UTF-8''{quote(utf8_name)}")
+    return response
+
+
+def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
+    """Build the consolidated workbook of ``plan`` at ``as_of``, record the export and return it as a download."""
+    workbook = build_workbook(collect_export_input(plan, as_of), forms.all_forms(),
+                              extra=review_tools.export_sheets(plan, as_of, forms.all_forms()))
+    audit.record("export", target=plan.code, plan=plan.code, as_of=as_of.isoformat(), via=via,
+                 filename=workbook.filename)
+    db.session.commit()
+    return send_file(io.BytesIO(workbook.content), mimetype=XLSX, as_attachment=True,
+                     download_name=workbook.filename)
 
 
 def iso_date(value: str | None) -> str:

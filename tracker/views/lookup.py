@@ -18,7 +18,7 @@ def plan_or_404(code: str) -> Plan:
     # A draft is the department's work in progress: units do not see it yet.
     plan = visible_plan(current_user, code)
     if plan is None:
-        abort(404, f"Không tìm thấy kế hoạch mã «{code}».")
+        abort(404, f"Không tìm thấy kế hoạch mã «{code[:40]}».")
     return plan
 
 
@@ -27,7 +27,7 @@ def unit_or_404(code: str, on: date, or_before: bool = False) -> Unit:
     """Return the unit bearing ``code`` on ``on`` (see ``models.unit_by_code``); 404 when there is none."""
     unit = unit_by_code(code, on, or_before=or_before)
     if unit is None:
-        abort(404, f"Không tìm thấy đơn vị mã «{code}».")
+        abort(404, f"Không tìm thấy đơn vị mã «{code[:40]}».")
     return unit
 
 
