@@ -112,7 +112,8 @@ def test_export_marks_district_rows_not_applicable_for_a_commune():
     from datetime import UTC, datetime
 
     from tracker.compliance import Status
-    from tracker.export import NOT_APPLICABLE, ExportInput, ExportUnit, ExportValue, build_workbook
+    from tracker.export import NOT_APPLICABLE, ExportInput, ExportUnit, ExportValue
+    from tracker.export_writer import build_workbook
 
     forms = shipped_forms()
     at = datetime(2026, 6, 1, tzinfo=UTC)

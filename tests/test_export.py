@@ -14,7 +14,8 @@ from sqlalchemy import insert, select
 
 from tracker.catalog import load_forms
 from tracker.compliance import Status
-from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue, build_workbook, neutralize
+from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue, neutralize
+from tracker.export_writer import build_workbook
 from tracker.extensions import db
 from tracker.models import (Assignment, AuditEvent, Plan, ReturnIssue, ReturnValue, ReturnVersion, Review,
                             Unit)

@@ -21,7 +21,8 @@ from returns_fixtures import fill_workbook, make_context
 
 from tracker.catalog import COVER_SHEET_NAME
 from tracker.compliance import Status
-from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue, build_workbook
+from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue
+from tracker.export_writer import build_workbook
 from tracker.parsing import parse_return
 from tracker.workbook import annotate, build_blank
 

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from . import audit
-from .export import build_workbook
+from .export_writer import build_workbook
 from .extensions import db
 from .forms import all_forms
 from .models import Plan

@@ -1,5 +1,5 @@
 """The queries gathering a plan's consolidated export: standings, the counted versions' values and covers,
-the latest versions' open issues, each unit's level (``export.build_workbook`` turns them into the workbook).
+the latest versions' open issues, each unit's level (``export_writer.build_workbook`` turns them into the workbook).
 
 Five queries whatever the number of units, never one per unit.
 """

@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from .. import audit, audit_words, forms, review_tools
 from ..compliance import Status
-from ..export import build_workbook
+from ..export_writer import build_workbook
 from ..extensions import db
 from ..models import Plan, PlanState, Role
 from ..plan_access import reachable_plans
