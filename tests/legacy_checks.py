@@ -18,7 +18,7 @@ from tracker.rules import (
     _fraction_issue,
     _negative_issue,
     _not_a_number_issue,
-    _plan,
+    _lookups,
     _rule_issue,
     _stock_issue,
 )
@@ -41,13 +41,13 @@ def compute(form: Form, values: Values) -> dict[CellKey, float | None]:
 
 
 def _generic_issues(form: Form, values: Values) -> list[Issue]:
-    plan = _plan(form)
+    lookups = _lookups(form)
     issues: list[Issue] = []
-    for key in plan.inputs:
+    for key in lookups.inputs:
         value = values.get(key)
         if value is None:
             continue
-        info = plan.cells[key]
+        info = lookups.cells[key]
         if math.isnan(value) or math.isinf(value):
             issues.append(_not_a_number_issue(info))
         elif value < 0:
@@ -56,21 +56,21 @@ def _generic_issues(form: Form, values: Values) -> list[Issue]:
             issues.append(_fraction_issue(info, value))
     ratio = form.stock_change_ratio
     if ratio > 0:
-        for base_key, current_key in plan.stock_pairs:
+        for base_key, current_key in lookups.stock_pairs:
             base, current = values.get(base_key), values.get(current_key)
             if base is None or current is None or base <= 0:
                 continue
             change = abs(current - base) / base
             if change > ratio:
-                issues.append(_stock_issue(plan.cells[current_key], plan.cells[base_key], base, current, change,
+                issues.append(_stock_issue(lookups.cells[current_key], lookups.cells[base_key], base, current, change,
                                            ratio))
     return issues
 
 
 def evaluate(form: Form, values: Values) -> list[Issue]:
-    plan = _plan(form)
+    lookups = _lookups(form)
     merged: dict[CellKey, float | None] = {
-        key: value for key, value in values.items() if key not in plan.computed_keys
+        key: value for key, value in values.items() if key not in lookups.computed_keys
     }
     merged.update(compute(form, merged))
     issues = _generic_issues(form, merged)
@@ -83,8 +83,8 @@ def evaluate(form: Form, values: Values) -> list[Issue]:
             if left is None or right is None:
                 continue
             if not holds(rule.check.op, left, right):
-                issues.append(_rule_issue(rule, instance, left, right, plan))
-    issues.sort(key=lambda issue: plan.position.get((issue.sheet, issue.cell), (0, 0, 0)))
+                issues.append(_rule_issue(rule, instance, left, right, lookups))
+    issues.sort(key=lambda issue: lookups.position.get((issue.sheet, issue.cell), (0, 0, 0)))
     return issues
 
 
