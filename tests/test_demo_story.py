@@ -3,11 +3,12 @@ all marked as demo data; a second run adds nothing; plain `seed` adds no returns
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 
 from sqlalchemy import func, select
 
 from tracker.extensions import db
-from tracker.models import OutboundMessage, ReturnVersion, Review, VersionComment
+from tracker.models import OutboundMessage, Plan, ReturnVersion, Review, Unit, User, VersionComment
 
 PLAN = "bacgiang-2024"
 
@@ -60,3 +61,33 @@ def test_seed_demo_tells_the_story_once(app, runner, client, login_as, token_for
     assert again.exit_code == 0 and "không được tạo thêm" in again.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ReturnVersion)) == 7
+
+
+def test_the_story_reminds_the_plans_own_unit_when_its_code_names_another_one_too(app, runner, token_for):
+    # Sơn Động's record was corrected from 02/05/2024: the plan (named on the map of 10/05/2024) has the new
+    # version of code 220, and the first row bearing that code is the version that ended.
+    with app.app_context():
+        plan = db.session.scalar(select(Plan).where(Plan.code == PLAN))
+        assignment = next(a for a in plan.assignments if a.unit.code == "220")
+        old = assignment.unit
+        new = Unit(code="220", name=old.name, kind=old.kind, level=old.level, parent_id=old.parent_id,
+                   valid_from=date(2024, 5, 2), valid_to=old.valid_to)
+        old.valid_to = date(2024, 5, 2)
+        db.session.add(new)
+        db.session.flush()
+        assert db.session.scalar(select(Unit).where(Unit.code == "220")) is old  # what a dateless lookup finds
+        assignment.unit_id = new.id
+        for contact in list(old.contacts):
+            contact.unit_id = new.id
+        for user in db.session.scalars(select(User).where(User.unit_id == old.id)):
+            user.unit_id = new.id
+        db.session.commit()
+    result = runner.invoke(args=["seed", "--demo"])
+    assert result.exit_code == 0, result.output
+    status = app.test_client().get(f"/api/v1/plans/{PLAN}/status",
+                                   headers={"Authorization": f"Bearer {token_for('staff')}"}).get_json()
+    son_dong = next(u for u in status["units"] if u["code"] == "220")
+    assert son_dong["status"] == "overdue" and son_dong["last_reminded_at"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboundMessage)
+                                 .where(OutboundMessage.kind == "manual_reminder")) == 2

@@ -214,6 +214,65 @@ def test_a_closed_plan_refuses_uploads_and_sends_no_reminders(app, client, login
         assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 0
 
 
+def _close(app) -> None:
+    from tracker.plans import set_state
+
+    with app.app_context():
+        set_state(plan(PLAN), PlanState.CLOSED)
+        db.session.commit()
+
+
+def test_a_closed_plan_refuses_a_withdrawal_as_it_refuses_an_upload(app, client, login_as, token_for):
+    login_as("unit", "219")
+    blank = _blank(client, "219")
+    bearer = {"Authorization": f"Bearer {token_for('unit', '219')}"}
+    uploaded = client.post(f"/api/v1/plans/{PLAN}/units/219/returns", headers=bearer,
+                           data={"file": (io.BytesIO(blank), "bc.xlsx")},
+                           content_type="multipart/form-data")
+    assert uploaded.status_code == 201, uploaded.get_data(as_text=True)
+    _close(app)
+    response = client.post(f"/api/v1/plans/{PLAN}/units/219/versions/1/withdraw", headers=bearer)
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "plan_closed" and f"Kế hoạch {PLAN} đã đóng" in error["message"]
+    page = client.post(f"/plans/{PLAN}/units/219/versions/1/withdraw", data={"confirm": "yes"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "không rút được phiên bản báo cáo" in page
+    with app.app_context():
+        assert db.session.scalar(select(ReturnVersion)).withdrawn_at is None
+        assert not db.session.scalar(select(func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.action == "version.withdraw"))
+
+
+def test_a_closed_plan_refuses_returns_by_email_and_held_ones_confirmed_after_closing(app, runner, client,
+                                                                                    login_as, tmp_path):
+    from intake_fixtures import LUC_NGAN_CONTACT, XLSX, filled_return, make_email
+    from tracker.models import IntakeRecord
+
+    def ingest(name: str, raw: bytes) -> str:
+        (tmp_path / name).write_bytes(raw)
+        result = runner.invoke(args=["ingest-mail", "--eml", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    # Held while the plan was open (a sender the tracker does not know), then the plan closes.
+    assert "Chờ xác nhận [218]" in ingest("held.eml", make_email(
+        "nguoila.lucnam@gmail.com", [("bc.xlsx", filled_return(app, "218"), XLSX)]))
+    _close(app)
+    output = ingest("contact.eml", make_email(LUC_NGAN_CONTACT, [("bc.xlsx", filled_return(app, "219"), XLSX)]))
+    assert "Không nhận [219]" in output and f"Kế hoạch {PLAN} đã đóng" in output
+    with app.app_context():
+        held = db.session.scalar(select(IntakeRecord).where(IntakeRecord.state == "held"))
+        assert held is not None and held.unit.code == "218"
+        held_id = held.id
+    login_as("staff")
+    assert client.post(f"/intake/{held_id}/confirm").status_code == 303
+    with app.app_context():
+        record = db.session.get(IntakeRecord, held_id)
+        assert record.state == "refused" and f"Kế hoạch {PLAN} đã đóng" in record.reason
+        assert db.session.scalar(select(func.count()).select_from(ReturnVersion)) == 0
+
+
 # ------------------------------------------------------------------------------------------- 2025 map
 
 def test_copy_onto_the_2025_map_proposes_bac_ninh_communes_and_opens_only_after_confirmation(

@@ -21,7 +21,7 @@ from .chase import remind
 from .comments import add_comment
 from .demo_values import demo_values
 from .extensions import db
-from .models import Assignment, AuditEvent, Contact, OutboundMessage, Plan, ReturnVersion, Review, Role, Unit, User
+from .models import Assignment, AuditEvent, OutboundMessage, Plan, ReturnVersion, Review, Role, Unit, User
 from .returns import UploadSettings, receive_return
 from .timeutil import LOCAL_TZ, as_utc
 from .workbook import build_blank
@@ -55,6 +55,7 @@ class StoryReport:
 
 
 def _assignment(plan: Plan, code: str) -> Assignment:
+    # Among the plan's own units (named on its map date): a code alone may name other units on other dates.
     return db.session.scalar(select(Assignment).join(Unit, Unit.id == Assignment.unit_id)
                              .where(Assignment.plan_id == plan.id, Unit.code == code))
 
@@ -135,7 +136,7 @@ def tell_story() -> StoryReport:
         return report
 
     for code, (name, phone) in SAMPLE_CONTACTS.items():
-        for contact in db.session.scalars(select(Contact).join(Unit).where(Unit.code == code)):
+        for contact in _assignment(plan, code).unit.contacts:
             if not contact.name:
                 contact.name, contact.phone = name, phone
     db.session.commit()
@@ -163,7 +164,7 @@ def tell_story() -> StoryReport:
         _upload(plan, "218", _at(11, 9), officers["218"], report, blanks=130)
         _upload(plan, "216", _at(12, 8, 30), officers["216"], report, scale=2)
         for code in ("220", "221"):
-            remind(plan, db.session.scalar(select(Unit).where(Unit.code == code)), _at(13, 9), staff)
+            remind(plan, _assignment(plan, code).unit, _at(13, 9), staff)
         db.session.commit()
         reminders.flush_pending(as_of=_at(13, 9))
         _scheduled(_at(14, 7))

@@ -35,6 +35,7 @@ from .intake_imap import ImapSettings, Mailbox, MailboxError
 from .intake_mime import PDF, SPREADSHEET, MailMessage, MimeLimits, read_message
 from .models import (Assignment, Contact, IntakeMessage, IntakeRecord, Plan, ReturnVersion, Role, Unit, User,
                      assignment_for, plan_by_code, unit_by_code)
+from .plans import refuse_unless_open
 from .timeutil import as_utc, fmt_datetime
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,13 @@ def _decide(item: _Item, mail: MailMessage, received_at: datetime, forms: Mappin
     if not identity.checksum_ok:
         db.session.commit()
         return _Decision(State.REFUSED, IDENTITY_EDITED, assignment.id, unit.id, unit.code)
-    trusted = _trusted(mail.sender, unit)
     ids = (assignment.id, unit.id, unit.code)
+    try:
+        refuse_unless_open(assignment.plan)  # not even held: staff could not count it
+    except Refusal as refusal:
+        db.session.commit()
+        return _Decision(State.REFUSED, refusal.message, *ids)
+    trusted = _trusted(mail.sender, unit)
     db.session.commit()  # nothing is held open while the upload path parses
     if not trusted:
         return _Decision(State.HELD, HELD_REASON.format(sender=mail.sender or "(không rõ)", unit=unit.name),
@@ -287,6 +293,7 @@ def _receive_pdf(assignment: Assignment, data: bytes, filename: str, user: User 
                  settings: IntakeSettings) -> _Decision:
     ids = (assignment.id, assignment.unit_id, assignment.unit.code)
     try:
+        refuse_unless_open(assignment.plan)
         outcome = documents.receive_signed_report(assignment, data, filename, user, received_at, settings.signed)
     except Refusal as refusal:
         return _Decision(State.REFUSED, refusal.message, *ids)
@@ -303,6 +310,7 @@ def _receive(assignment: Assignment, data: bytes, filename: str, user: User | No
     note = f"Nhận qua thư điện tử từ {sender}" + (f"; Sở xác nhận ({user.email})" if user is not None else "")
     origin = returns.Origin("email", sender, message_date, message_id)
     try:
+        refuse_unless_open(assignment.plan)  # a held return confirmed after the plan closed
         outcome = returns.receive_return(assignment, data, filename, user, note, received_at, forms,
                                          settings.upload, origin=origin)
     except Refusal as refusal:

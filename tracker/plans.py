@@ -4,7 +4,9 @@ confirming a copy made onto a new map unit by unit, opening and closing plans.
 A copy moves the calendar with the deadline (``plan_calendar``); exemptions stay behind unless asked
 for; the document number and date are left for staff. With ``units_as_of`` the copy names its units on
 the map of that date: each old unit's communes are followed through the "made from" links to the new
-units they became, and the copy is a draft until staff confirm every proposed unit.
+units they became, and the copy is a draft until staff confirm every proposed unit. Without it the copy keeps
+the source's units and is pinned to the source's map date (``Plan.units_as_of``), never left to follow its new
+deadline: by then a code may name another unit. A plan takes returns only while open (``refuse_unless_open``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
+from .guard import Refusal
 from .models import Assignment, Plan, PlanState, Unit, UnitMerge, Visit, in_force_on
 from .plan_calendar import Shift, rewrite_years, shift_between, shift_periods
 from .wording import plan_phrase
@@ -274,6 +277,16 @@ def confirm_unit(plan: Plan, assignment: Assignment, keep: bool) -> None:
     else:
         db.session.delete(assignment)
     db.session.flush()
+
+
+def refuse_unless_open(plan: Plan, template: str = "plan_closed") -> None:
+    """Return None when ``plan`` is open; raise Refusal("plan_closed", 409) when it is closed or still a draft.
+
+    One rule for every way a return arrives or changes (the upload page, the API, the mailbox, a staff
+    confirmation of a held return, a withdrawal): a closed plan is read-only. ``template`` picks the message.
+    """
+    if plan.state != PlanState.OPEN:
+        raise Refusal("plan_closed", template=template, plan=plan.code, detail=f"plan {plan.code} is {plan.state}")
 
 
 def set_state(plan: Plan, state: PlanState) -> None:

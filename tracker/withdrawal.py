@@ -12,7 +12,9 @@ from sqlalchemy import update
 
 from . import audit
 from .extensions import db
+from .guard import Refusal
 from .models import ReturnVersion, Role, User
+from .plans import refuse_unless_open
 
 
 class WithdrawalRefused(Exception):
@@ -29,11 +31,16 @@ def check_withdrawal(version: ReturnVersion, user: User) -> None:
     """Return None when ``user`` may withdraw ``version``; raise WithdrawalRefused otherwise.
 
     Only an account of the version's own unit may withdraw it (403): staff return a version for
-    correction instead. A version already withdrawn is refused (409), so the audit holds one event.
+    correction instead. A version already withdrawn is refused (409), so the audit holds one event; so is
+    any version of a plan that is not open (409 ``plan_closed``, as an upload there): a closed plan is read-only.
     """
     if user.role != Role.UNIT or user.unit_id != version.assignment.unit_id:
         raise WithdrawalRefused("forbidden", "Chỉ tài khoản của chính đơn vị mới rút được phiên bản báo cáo của "
                                 "đơn vị. Cán bộ của Sở dùng chức năng «Trả lại để chỉnh sửa».", 403)
+    try:
+        refuse_unless_open(version.assignment.plan, "plan_closed_withdraw")
+    except Refusal as refusal:
+        raise WithdrawalRefused(refusal.code, refusal.message, refusal.status) from None
     if version.withdrawn_at is not None:
         raise WithdrawalRefused("already_withdrawn", f"Phiên bản {version.version} đã được rút trước đó.", 409)
 

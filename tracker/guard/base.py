@@ -63,6 +63,7 @@ _STATUS: dict[str, int] = {
     "active_content": 422,
     "no_file": 400,
     "exempt": 409,
+    "plan_closed": 409,
     "no_identity": 422,
     "wrong_return": 422,
     "identity_edited": 422,
@@ -104,6 +105,11 @@ _MESSAGES: dict[str, str] = {
     # Not a file the upload can use.
     "no_file": "Chưa chọn tệp báo cáo để tải lên.",
     "exempt": "{unit} được miễn báo cáo theo kế hoạch này ({reason}); không cần tải lên.",
+    # A plan that is not open (tracker.plans.refuse_unless_open): the web, the API and the mailbox alike.
+    "plan_closed": "Kế hoạch {plan} đã đóng (chỉ để xem): không nhận báo cáo mới. Nếu cần nộp bổ sung, hãy liên hệ "
+    "Sở để mở lại kế hoạch.",
+    "plan_closed_withdraw": "Kế hoạch {plan} đã đóng (chỉ để xem): không rút được phiên bản báo cáo. Nếu cần thay "
+    "đổi, hãy liên hệ Sở để mở lại kế hoạch.",
     # Identity (tracker.identity): which return this file is.
     "no_identity": "Tệp này không phải biểu mẫu do hệ thống phát hành (không tìm thấy thông tin nhận dạng). "
     "Hãy tải biểu mẫu trống của đơn vị mình từ hệ thống, điền số liệu vào đó rồi tải lên.",

@@ -22,8 +22,8 @@ from ..compliance import ReviewState
 from ..form_levels import form_at_level
 from ..guard import Refusal
 from ..review import officer_next_step
-from ..models import (Assignment, AuditEvent, PlanState, ReturnValue, ReturnVersion, Role, SignedReport, Unit,
-                      Visit)
+from ..models import (Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, SignedReport, Unit, Visit)
+from ..plans import refuse_unless_open
 from ..standings import plan_standings
 from ..timeutil import utc_now
 from .lookup import assignment_or_404, int_arg, previous_version, version_or_404
@@ -152,9 +152,7 @@ def refusal_response(response: Any, refusal: Refusal) -> Any:
 
 def take_upload(assignment: Assignment) -> returns.UploadOutcome:
     """Run the upload use case on the request's ``file`` part; raise Refusal for a bad request."""
-    if assignment.plan.state != PlanState.OPEN:
-        raise Refusal("plan_closed", f"Kế hoạch {assignment.plan.code} đã đóng (chỉ để xem): không nhận báo cáo "
-                      "mới. Nếu cần nộp bổ sung, hãy liên hệ Sở để mở lại kế hoạch.", 409)
+    refuse_unless_open(assignment.plan)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise Refusal("no_file")
