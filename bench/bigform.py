@@ -14,7 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tracker.catalog import CellKey, Form, load_form
+from tracker.catalog import Form
+from tracker.expressions import CellKey
+from tracker.catalog_loader import load_form
 
 _REF = re.compile(r"\b(B\d\d)\.([a-z][a-z0-9_]*)")
 _CODE = re.compile(r'\bcode = "([^"]+)"')

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.catalog import Cell, CellKey, Form, load_forms
+from tracker.catalog import Form
+from tracker.expressions import Cell, CellKey
+from tracker.catalog_folder import load_forms
 from tracker.rules import evaluate_expression
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "report_forms"

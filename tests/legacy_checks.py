@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from tracker.catalog import CellKey, Form
+from tracker.catalog import Form
+from tracker.expressions import CellKey
 from tracker.parsing import _at, _blank, _blank_issue, _grid, _missing_sheet_issue, _nfc, _number
 from tracker.rules import (
     Issue,

@@ -13,7 +13,8 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from tracker.catalog import CellKey, Form
+from tracker.catalog import Form
+from tracker.expressions import CellKey
 from tracker.workbook import WorkbookContext, build_blank
 
 PLAN_CODE = "bacgiang-2024"

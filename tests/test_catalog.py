@@ -8,25 +8,10 @@ from pathlib import Path
 import pytest
 
 from forms_fixtures import FORMS_DIR
-from tracker.catalog import (
-    DECREE09_KEYS,
-    FIRST_DATA_ROW,
-    GUIDE_SHEET_NAME,
-    Call,
-    Cell,
-    Check,
-    FormDefinitionError,
-    Ref,
-    RowRange,
-    LAYOUT_LOCK_NAME,
-    check_forms,
-    layout_key,
-    read_layout_lock,
-    column_letter,
-    load_form,
-    load_forms,
-    parse_check,
-)
+from tracker.catalog import DECREE09_KEYS, FIRST_DATA_ROW, GUIDE_SHEET_NAME, layout_key, column_letter
+from tracker.expressions import Call, Cell, Check, Ref, RowRange, parse_check
+from tracker.catalog_loader import FormDefinitionError, load_form
+from tracker.catalog_folder import LAYOUT_LOCK_NAME, check_forms, read_layout_lock, load_forms
 
 
 @pytest.fixture(scope="module")

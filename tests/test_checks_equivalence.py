@@ -19,7 +19,8 @@ import legacy_checks
 from forms_fixtures import consistent_values, shipped_forms
 from test_parser_property import FORM, LIMITS, MUTATED, SECRET, valid_return
 from tracker import isolation
-from tracker.catalog import CellKey, Form
+from tracker.catalog import Form
+from tracker.expressions import CellKey
 from tracker.guard import Refusal, inspect
 from tracker.parsing import NARRATIVE_SHEET_CODE, ParseResult
 from tracker.rules import compute, evaluate

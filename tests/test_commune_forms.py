@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from forms_fixtures import consistent_values, shipped_forms
 from returns_fixtures import fill_workbook, sample_texts
-from tracker.catalog import FormDefinitionError, load_form
+from tracker.catalog_loader import FormDefinitionError, load_form
 from tracker.extensions import db
 from tracker.form_levels import form_at_level
 from tracker.models import ReturnValue, ReturnVersion

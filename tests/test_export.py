@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from sqlalchemy import insert, select
 
-from tracker.catalog import load_forms
+from tracker.catalog_folder import load_forms
 from tracker.compliance import Status
 from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue, neutralize
 from tracker.export_writer import build_workbook

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from forms_fixtures import consistent_values, shipped_forms
-from tracker.catalog import CellKey, ExpressionError, Form, parse_check, parse_expression
+from tracker.catalog import Form
+from tracker.expressions import CellKey, ExpressionError, parse_check, parse_expression
 from tracker.rules import Issue, compute, evaluate, format_number
 
 

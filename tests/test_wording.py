@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.catalog import load_forms
+from tracker.catalog_folder import load_forms
 from tracker.parsing import parse_return
 from tracker.rules import format_number as rules_format_number
 from tracker.wording import deadline_wording, format_number

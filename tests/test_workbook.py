@@ -14,16 +14,10 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
 
 from tracker.catalog import (
-    column_letter,
-    BREAKDOWN_HEADER_ROW,
-    FIRST_VALUE_COL,
-    GUIDE_SHEET_NAME,
-    LABEL_COL,
-    PERIOD_HEADER_ROW,
-    UNIT_COL,
+    column_letter, BREAKDOWN_HEADER_ROW, FIRST_VALUE_COL, GUIDE_SHEET_NAME, LABEL_COL, PERIOD_HEADER_ROW, UNIT_COL,
     Form,
-    load_forms,
 )
+from tracker.catalog_folder import load_forms
 from tracker.workbook import (
     COVER_SHEET_NAME,
     ISSUES_SHEET_NAME,

@@ -143,7 +143,7 @@ def create_token_command(email: str) -> None:
 @with_appcontext
 def check_forms_command(record: bool) -> None:
     """Load and check every form definition and its recorded layout; exit 1 listing each error."""
-    from .catalog import check_forms, load_forms, record_layouts
+    from .catalog_folder import check_forms, load_forms, record_layouts
 
     if record:
         try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .catalog import Cell, CellKey, Form
+from .catalog import Form
+from .expressions import Cell, CellKey
 from .rules import evaluate, evaluate_expression
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from .catalog import CellKey, Column, Form, Row, Sheet
+from .catalog import Column, Form, Row, Sheet
+from .expressions import CellKey
 from .compliance import ReviewState, Status
 from .form_levels import not_applicable
 from .rules import evaluate_expression

@@ -12,6 +12,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from .catalog import Form, Row
+from .expressions import cell_keys
 
 LEVEL_NAMES = {1: "cấp tỉnh", 2: "cấp huyện", 3: "cấp xã"}
 
@@ -45,10 +46,8 @@ def _derive(form: Form, level: int) -> Form:
     def reads_dropped(keys: tuple[tuple[str, str, str], ...]) -> bool:
         return any((sheet, row) in dropped for sheet, row, _ in keys)
 
-    from .catalog import _cell_keys  # one definition of "the cells an expression reads"
-
     computed = tuple(c for c in form.computed
-                     if (c.key[0], c.key[1]) not in dropped and not reads_dropped(_cell_keys(c.expr)))
+                     if (c.key[0], c.key[1]) not in dropped and not reads_dropped(cell_keys(c.expr)))
     kept = {c.key for c in computed}
     # A computed cell whose formula read a dropped row is gone: its row no longer shows it as computed.
     final_sheets = []

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from flask import Flask, abort, current_app
 
-from .catalog import Form, load_forms
+from .catalog import Form
+from .catalog_folder import load_forms
 from .models import Assignment
 from .timeutil import local
 from .wording import deadline_wording, plan_document

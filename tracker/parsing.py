@@ -20,7 +20,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .catalog import COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, CellKey, Column, CoverField, Form, Row, Sheet, load_forms
+from .catalog import COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, Column, CoverField, Form, Row, Sheet
+from .expressions import CellKey
+from .catalog_folder import load_forms
 from .guard import Refusal
 from .identity import META_SHEET_NAME, Expected, Identity, check_identity, read_identity
 from .layout import check_layout

@@ -1,7 +1,7 @@
 """Evaluate a form's checks on the numbers of a return.
 
 Values are keyed ``(sheet_code, row_code, column_key)``; None is a blank cell.  Nothing here runs
-Python code taken from a definition: rules were parsed into a small tree by ``tracker.catalog``.
+Python code taken from a definition: rules were parsed into a small tree by ``tracker.expressions``.
 Checking a return evaluates each shape of tree once over all its instances with numpy (see
 "Vectorised evaluation" below); the scalar walk serves single expressions (the export).  A rule instance touching a blank cell is skipped (blanks are reported as missing
 by the parser), and so is one that would divide by zero.
@@ -19,19 +19,8 @@ from typing import Any
 import numpy as np
 
 from tracker import wording
-from tracker.catalog import (
-    BinOp,
-    Call,
-    Cell,
-    CellKey,
-    Expr,
-    Form,
-    Neg,
-    Number,
-    Rule,
-    RuleInstance,
-    Severity,
-)
+from tracker.catalog import Form, Rule, RuleInstance, Severity
+from tracker.expressions import BinOp, Call, Cell, CellKey, Expr, Neg, Number
 
 Values = Mapping[CellKey, float | None]
 

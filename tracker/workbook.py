@@ -48,38 +48,12 @@ from openpyxl.writer.excel import ExcelWriter
 
 from .identity import META_MAX_COL, META_MAX_ROW, META_SHEET_NAME, identity_values, write_identity_sheet
 from .catalog import (
-    BREAKDOWN_HEADER_ROW,
-    COVER_MAX_COL,
-    COVER_MAX_ROW,
-    COVER_SHEET_NAME,
-    FIRST_VALUE_COL,
-    GUIDE_MAX_COL,
-    GUIDE_MAX_ROW,
-    GUIDE_SHEET_NAME,
-    INFO_ROW,
-    LABEL_COL,
-    NARRATIVE_ANSWER_COL,
-    NARRATIVE_CODE_COL,
-    NARRATIVE_FIRST_ROW,
-    NARRATIVE_HEADER_ROW,
-    NARRATIVE_HEADING_COL,
-    NARRATIVE_SHEET_NAME,
-    PERIOD_HEADER_ROW,
-    SHEET_TITLE_ROW,
-    STT_COL,
-    TITLE_ROW,
-    UNIT_COL,
-    BinOp,
-    Call,
-    Cell,
-    CellKey,
-    Expr,
-    Form,
-    Neg,
-    Number,
-    Sheet,
-    column_letter,
+    BREAKDOWN_HEADER_ROW, COVER_MAX_COL, COVER_MAX_ROW, COVER_SHEET_NAME, FIRST_VALUE_COL, GUIDE_MAX_COL,
+    GUIDE_MAX_ROW, GUIDE_SHEET_NAME, INFO_ROW, LABEL_COL, NARRATIVE_ANSWER_COL, NARRATIVE_CODE_COL,
+    NARRATIVE_FIRST_ROW, NARRATIVE_HEADER_ROW, NARRATIVE_HEADING_COL, NARRATIVE_SHEET_NAME, PERIOD_HEADER_ROW,
+    SHEET_TITLE_ROW, STT_COL, TITLE_ROW, UNIT_COL, Form, Sheet, column_letter,
 )
+from .expressions import BinOp, Call, Cell, CellKey, Expr, Neg, Number, cell_keys
 
 
 ISSUES_SHEET_NAME = "Danh sách lỗi"
@@ -354,18 +328,6 @@ def _excel_expr(expr: Expr, form: Form, here: str, top: bool = True) -> str:
     raise TypeError(f"cannot write {type(expr).__name__} as an Excel formula")
 
 
-def _cells_of(expr: Expr) -> list[CellKey]:
-    if isinstance(expr, Cell):
-        return [expr.key]
-    if isinstance(expr, Call):
-        return [k for arg in expr.args for k in _cells_of(arg)]
-    if isinstance(expr, BinOp):
-        return _cells_of(expr.left) + _cells_of(expr.right)
-    if isinstance(expr, Neg):
-        return _cells_of(expr.operand)
-    return []
-
-
 def excel_formula(form: Form, key: CellKey) -> str:
     """Return the Excel formula of the computed cell ``key`` (e.g. ``=IF(COUNT(E7,E8)<2,"",...)``).
 
@@ -378,7 +340,7 @@ def excel_formula(form: Form, key: CellKey) -> str:
     else:
         raise KeyError(key)
     body = _excel_expr(computed.expr, form, key[0])
-    inputs = list(dict.fromkeys(_cells_of(computed.expr)))
+    inputs = list(dict.fromkeys(cell_keys(computed.expr)))
     refs = ",".join(_excel_expr(Cell(k), form, key[0]) for k in inputs)
     if not inputs:
         return f'=IFERROR({body},"")'
