@@ -116,6 +116,9 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         db_setup.tune_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT"])
+    from . import plan_changes
+
+    plan_changes.watch(db.session)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     mail.init_app(app)
     csrf.init_app(app)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import secrets
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
                         LargeBinary, String, Text, UniqueConstraint, select)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -151,6 +152,9 @@ class Plan(db.Model):
     units_as_of: Mapped[date | None] = mapped_column(Date)
     # draft (a copy being confirmed unit by unit), open, closed (read-only: no uploads, no reminders).
     state: Mapped[str] = mapped_column(String(16), default="open")
+    # Bumped with every write that can change the plan's standings (tracker.plan_changes); starts at a
+    # random value so that a plan re-created under a reused id never matches a cached entry of the old one.
+    changes: Mapped[int] = mapped_column(BigInteger, default=lambda: secrets.randbits(48), server_default="0")
 
     assignments: Mapped[list[Assignment]] = relationship(back_populates="plan", cascade="all, delete-orphan")
     visits: Mapped[list[Visit]] = relationship(back_populates="plan", cascade="all, delete-orphan",

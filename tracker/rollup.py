@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from .compliance import Status, Summary
 from .extensions import db
 from .models import Plan, Unit
+from .standing_cache import cached, scope_key
 from .standing_query import Scope, standings_select
 
 # Above this many assigned units the dashboard rolls counts up and pages its table (the 2024 plan's ten
@@ -54,7 +55,13 @@ def summary_of(counts: dict[Status, int], late: int) -> Summary:
 
 def rollup(plan: Plan, as_of: datetime, scope: Scope) -> Rollup:
     """Return the counts in ``scope`` and, per unit one level below ``scope.parent_id`` (or below the top when
-    None), the counts of the assigned units under it. One statement."""
+    None), the counts of the assigned units under it. Two statements, kept per plan in this process until
+    an event changes them (tracker.standing_cache)."""
+    return cached(plan, as_of, ("rollup", scope_key(scope)), lambda: _read_rollup(plan, as_of, scope),
+                  unit_ids=scope.unit_ids)
+
+
+def _read_rollup(plan: Plan, as_of: datetime, scope: Scope) -> Rollup:
     base = standings_select(plan.id, plan.deadline, as_of, scope).order_by(None).subquery("standing")
     above = aliased(Unit, name="above_unit")
     if scope.parent_id is None:
@@ -87,9 +94,13 @@ def rollup(plan: Plan, as_of: datetime, scope: Scope) -> Rollup:
 
 
 def count_filtered(plan: Plan, as_of: datetime, scope: Scope) -> int:
-    """Return how many units of ``scope`` (search and status included) there are at ``as_of``."""
-    base = standings_select(plan.id, plan.deadline, as_of, scope).order_by(None).subquery("standing")
-    return int(db.session.scalar(select(func.count()).select_from(base)) or 0)
+    """Return how many units of ``scope`` (search and status included) there are at ``as_of`` (kept as
+    ``rollup`` is)."""
+    def read() -> int:
+        base = standings_select(plan.id, plan.deadline, as_of, scope).order_by(None).subquery("standing")
+        return int(db.session.scalar(select(func.count()).select_from(base)) or 0)
+
+    return cached(plan, as_of, ("count", scope_key(scope)), read, unit_ids=scope.unit_ids)
 
 
 def ancestors(unit_id: int | None) -> list[Unit]:

@@ -22,6 +22,7 @@ from .models import (
     SignedReport,
 )
 from .signed_report import with_signed_report
+from .standing_cache import cached, scope_key
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,25 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
 
     One statement whatever the number of units: the database decides each unit's status by the rules of
     ``compliance.standing`` (tracker.standing_query; tests/test_standing_sql.py checks that both agree),
-    so no Python call per unit; Python only wraps the rows. Raises ValueError when ``as_of`` is naive.
+    so no Python call per unit; Python only wraps the rows. The answer is kept per plan in this process
+    until an event changes it (tracker.standing_cache). Raises ValueError when ``as_of`` is naive.
     """
-    from .standing_query import Scope, constants, days_late, order_terms, standings_select
+    from .standing_query import Scope
 
     require_aware(as_of, "as_of")
-    deadline = plan.deadline
     scope = scope or Scope()
     if unit_ids is not None:
         scope = Scope(unit_ids=unit_ids, parent_id=scope.parent_id, search=scope.search, status=scope.status)
+    key = ("standings", scope_key(scope), limit, offset, sort)
+    return cached(plan, as_of, key, lambda: _read_standings(plan, as_of, scope, limit, offset, sort),
+                  unit_ids=scope.unit_ids, as_of_ordered=sort is not None and sort[0] == "days")
+
+
+def _read_standings(plan: Plan, as_of: datetime, scope: Any, limit: int | None, offset: int,
+                    sort: tuple[str, bool] | None) -> list[UnitStanding]:
+    from .standing_query import constants, days_late, order_terms, standings_select
+
+    deadline = plan.deadline
     query = standings_select(plan.id, deadline, as_of, scope)
     if sort is not None:
         query = query.order_by(None).order_by(*order_terms(query, sort[0], sort[1], deadline, as_of))

@@ -54,7 +54,9 @@ def withdraw_version(version: ReturnVersion, user: User, at: datetime) -> Return
     # Conditional on "not yet withdrawn": of two racing requests exactly one marks the version.
     marked = db.session.scalar(update(ReturnVersion)
                                .where(ReturnVersion.id == version.id, ReturnVersion.withdrawn_at.is_(None))
-                               .values(withdrawn_at=at, withdrawn_by_id=user.id).returning(ReturnVersion.id))
+                               .values(withdrawn_at=at, withdrawn_by_id=user.id).returning(ReturnVersion.id)
+                               # Names its plan, so only that plan's cached standings go (tracker.plan_changes).
+                               .execution_options(plan_ids=[version.assignment.plan_id]))
     if marked is None:
         db.session.rollback()
         raise WithdrawalRefused("already_withdrawn", f"Phiên bản {version.version} đã được rút trước đó.", 409)

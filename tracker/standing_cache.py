@@ -1,0 +1,160 @@
+"""A plan's standings, roll-ups and counts kept in this process while nothing they come from has changed.
+
+The value is always computed by the same code as without the cache (``standings.plan_standings``,
+``rollup.rollup``, ``rollup.count_filtered``); the cache only decides when a value computed at one
+instant may be given for another. An entry computed at ``computed_at`` is given for ``as_of`` when:
+
+- the plan's change counter (tracker.plan_changes: every upload, review, withdrawal, signed report, edit
+  of the plan, of its assignments or of the units bumps it in its own transaction) is the one read
+  before the value was computed;
+- no event of the plan lies between the two instants: every receipt, review, withdrawal and signed
+  report is on the same side of both, so the rules of compliance.py see the same facts (the entry keeps
+  the last event at or before ``computed_at`` and the first after it; past the plan's latest event,
+  as the live dashboard is, that is any later instant);
+- ``as_of`` gives the same as-of constants (``standing_query.constants``: whether the deadline has
+  passed, the days left, the days late while nothing complete arrived), which change at the deadline
+  and every 24 hours from it.
+
+A value ordered by ``as_of`` itself (the dashboard's sort by days late) is not reused at the instant of
+the last event: a unit late from that instant would tie with the units still missing.
+
+One cache per worker process, bounded by rows held; nothing to run beside the app.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import case, func, select, type_coerce, union_all
+
+from . import plan_changes
+from .extensions import db
+from .models import UTCDateTime, Assignment, Plan, ReturnVersion, Review, SignedReport
+from .standing_query import Constants, constants
+
+T = TypeVar("T")
+
+# About six national plans' full lists (10,595 rows each) per worker, or every provincial plan many times.
+CACHED_ROWS = 60_000
+CACHED_ENTRIES = 512
+enabled = True  # tests and benches turn it off to compare with, or time, the uncached path
+
+
+@dataclass(frozen=True)
+class _Entry:
+    changes: int
+    computed_at: datetime
+    last_event: datetime | None
+    next_event: datetime | None
+    fixed: Constants
+    as_of_ordered: bool
+    value: Any
+    weight: int
+
+
+_entries: OrderedDict[tuple[int, Hashable], _Entry] = OrderedDict()
+_held = 0
+_lock = threading.Lock()
+stats = {"hits": 0, "misses": 0}  # read by tests and the bench, never by the app
+
+
+def clear() -> None:
+    """Forget every entry (a cold cache)."""
+    global _held
+    with _lock:
+        _entries.clear()
+        _held = 0
+
+
+def _fits(entry: _Entry, changes: int, as_of: datetime, fixed: Constants) -> bool:
+    if entry.changes != changes or entry.fixed != fixed:
+        return False
+    if entry.next_event is not None and as_of >= entry.next_event:
+        return False
+    if entry.last_event is None or as_of == entry.computed_at:
+        return True
+    return as_of > entry.last_event if entry.as_of_ordered else as_of >= entry.last_event
+
+
+def cached(plan: Plan, as_of: datetime, key: Hashable, compute: Callable[[], T], *,
+           unit_ids: Sequence[int] | None = None, as_of_ordered: bool = False) -> T:
+    """Return ``compute()`` for ``plan`` at ``as_of``, or the value an earlier call computed when it still holds
+    (see the module docstring). ``key`` names what is computed (the call's arguments but ``as_of``);
+    ``unit_ids``, when the value covers those units only, narrows the events that end its validity.
+    Lists come back as new lists, so a caller sorting its copy leaves the entry alone.
+    """
+    session = db.session
+    changes = plan_changes.current(session, plan.id)  # flushes first, so a pending write shows below
+    if not enabled or changes is None or plan_changes.pending(session):
+        return compute()
+    fixed = constants(plan.deadline, as_of)
+    slot = (plan.id, key)
+    with _lock:
+        entry = _entries.get(slot)
+        if entry is not None:
+            _entries.move_to_end(slot)
+    if entry is not None and _fits(entry, changes, as_of, fixed):
+        stats["hits"] += 1
+        return _copy(entry.value)
+    stats["misses"] += 1
+    value = compute()
+    last_event, next_event = _events_around(plan.id, as_of, unit_ids)
+    stored = tuple(value) if isinstance(value, list) else value
+    weight = len(stored) if isinstance(stored, tuple) else 1
+    _store(slot, _Entry(changes, as_of, last_event, next_event, fixed, as_of_ordered, stored, max(1, weight)))
+    return value
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _store(slot: tuple[int, Hashable], entry: _Entry) -> None:
+    global _held
+    with _lock:
+        old = _entries.pop(slot, None)
+        if old is not None:
+            _held -= old.weight
+        if entry.weight > CACHED_ROWS:
+            return
+        _entries[slot] = entry
+        _held += entry.weight
+        while _held > CACHED_ROWS or len(_entries) > CACHED_ENTRIES:
+            _, dropped = _entries.popitem(last=False)
+            _held -= dropped.weight
+
+
+def _events_around(plan_id: int, as_of: datetime, unit_ids: Sequence[int] | None
+                   ) -> tuple[datetime | None, datetime | None]:
+    """Return (the plan's last event at or before ``as_of``, its first event after), one statement.
+
+    Events: each version's receipt and withdrawal, each review, each signed report's receipt: every
+    instant compliance.py compares with ``as_of``.
+    """
+    scope = [Assignment.plan_id == plan_id]
+    if unit_ids is not None:
+        scope.append(Assignment.unit_id.in_(list(unit_ids)))
+    versions = ReturnVersion.assignment_id == Assignment.id
+    times = union_all(
+        select(ReturnVersion.received_at.label("at")).join(Assignment, versions).where(*scope),
+        select(ReturnVersion.withdrawn_at).join(Assignment, versions)
+        .where(*scope, ReturnVersion.withdrawn_at.is_not(None)),
+        select(Review.created_at).join(ReturnVersion, ReturnVersion.id == Review.version_id)
+        .join(Assignment, versions).where(*scope),
+        select(SignedReport.received_at).join(Assignment, Assignment.id == SignedReport.assignment_id).where(*scope),
+    ).subquery("events")
+    at = times.c.at
+    last, following = db.session.execute(select(
+        type_coerce(func.max(case((at <= type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()),
+        type_coerce(func.min(case((at > type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()))).one()
+    return last, following
+
+
+def scope_key(scope: Any) -> tuple[Any, ...]:
+    """Return a hashable key for a ``standing_query.Scope`` (its unit ids may be a list)."""
+    ids = None if scope.unit_ids is None else tuple(scope.unit_ids)
+    return (ids, scope.parent_id, scope.search, scope.status)
