@@ -10,7 +10,7 @@ the sender through the outbox, queued in the transaction that marks the message 
 
 The sender decides nothing by itself: a return is counted only when the From address is one of the
 claimed unit's contacts or an active staff address; otherwise it is held ("Thư chờ xác nhận") and
-counted, at the mailbox's arrival time (IMAP INTERNALDATE), once staff confirm it.
+counted, at the mailbox's arrival time (IMAP INTERNALDATE), once staff confirm it (``intake_staff``).
 """
 from __future__ import annotations
 
@@ -194,7 +194,9 @@ def _found_text(identity: Any) -> str:
 
 
 @dataclass(frozen=True)
-class _Decision:
+class Decision:
+    """What became of one attachment: its state and reason, the unit it was placed with, its version."""
+
     state: str
     reason: str = ""
     assignment_id: int | None = None
@@ -219,34 +221,34 @@ def _claim(item: _Item, forms: Mapping[str, Form], settings: IntakeSettings) -> 
 
 
 def _decide(item: _Item, mail: MailMessage, received_at: datetime, forms: Mapping[str, Form],
-            settings: IntakeSettings, dry_run: bool) -> _Decision:
+            settings: IntakeSettings, dry_run: bool) -> Decision:
     try:
         identity = _claim(item, forms, settings)
     except Refusal as refusal:
-        return _Decision(State.REFUSED, refusal.message)
+        return Decision(State.REFUSED, refusal.message)
     plan = plan_by_code(identity.plan_code) if identity.plan_code else None
     unit = unit_by_code(identity.unit_code, plan.units_on) if identity.unit_code and plan is not None else None
     assignment = assignment_for(plan, unit) if plan is not None and unit is not None else None
     if assignment is None or unit is None:
         db.session.commit()
-        return _Decision(State.REFUSED, UNKNOWN_TARGET.format(found=_found_text(identity)))
+        return Decision(State.REFUSED, UNKNOWN_TARGET.format(found=_found_text(identity)))
     if not identity.checksum_ok:
         db.session.commit()
-        return _Decision(State.REFUSED, IDENTITY_EDITED, assignment.id, unit.id, unit.code)
+        return Decision(State.REFUSED, IDENTITY_EDITED, assignment.id, unit.id, unit.code)
     ids = (assignment.id, unit.id, unit.code)
     try:
         refuse_unless_open(assignment.plan)  # not even held: staff could not count it
     except Refusal as refusal:
         db.session.commit()
-        return _Decision(State.REFUSED, refusal.message, *ids)
+        return Decision(State.REFUSED, refusal.message, *ids)
     trusted = _trusted(mail.sender, unit)
     db.session.commit()  # nothing is held open while the upload path parses
     if not trusted:
-        return _Decision(State.HELD, HELD_REASON.format(sender=mail.sender or "(không rõ)", unit=unit.name),
+        return Decision(State.HELD, HELD_REASON.format(sender=mail.sender or "(không rõ)", unit=unit.name),
                          *ids, keep=item.data)
     if dry_run:
-        return _Decision(State.ACCEPTED, "", *ids)
-    return _receive(assignment, item.data, item.filename, None, mail.sender, mail.date, mail.message_id,
+        return Decision(State.ACCEPTED, "", *ids)
+    return receive_spreadsheet(assignment, item.data, item.filename, None, mail.sender, mail.date, mail.message_id,
                     received_at, forms, settings)
 
 
@@ -270,42 +272,45 @@ def _targets(decisions: Sequence[tuple[str, str, int | None, int | None, str]]) 
 
 
 def _decide_pdf(item: _Item, targets: Sequence[_Target], mail: MailMessage, received_at: datetime,
-                settings: IntakeSettings, dry_run: bool) -> _Decision:
+                settings: IntakeSettings, dry_run: bool) -> Decision:
     if not targets:
-        return _Decision(State.IGNORED, PDF_NO_UNIT.format(name=item.filename))
+        return Decision(State.IGNORED, PDF_NO_UNIT.format(name=item.filename))
     if len(targets) > 1:
-        return _Decision(State.IGNORED, PDF_MANY_UNITS.format(name=item.filename))
+        return Decision(State.IGNORED, PDF_MANY_UNITS.format(name=item.filename))
     target = targets[0]
     ids = (target.assignment_id, target.unit_id, target.unit_code)
     if target.state == State.HELD:
         unit = db.session.get(Unit, target.unit_id)
         reason = HELD_REASON.format(sender=mail.sender or "(không rõ)", unit=unit.name if unit else target.unit_code)
         db.session.commit()
-        return _Decision(State.HELD, reason, *ids, keep=item.data)
+        return Decision(State.HELD, reason, *ids, keep=item.data)
     if dry_run:
-        return _Decision(State.ACCEPTED, "", *ids)
+        return Decision(State.ACCEPTED, "", *ids)
     assignment = db.session.get(Assignment, target.assignment_id)
     assert assignment is not None
-    return _receive_pdf(assignment, item.data, item.filename, None, received_at, settings)
+    return receive_pdf(assignment, item.data, item.filename, None, received_at, settings)
 
 
-def _receive_pdf(assignment: Assignment, data: bytes, filename: str, user: User | None, received_at: datetime,
-                 settings: IntakeSettings) -> _Decision:
+def receive_pdf(assignment: Assignment, data: bytes, filename: str, user: User | None, received_at: datetime,
+                settings: IntakeSettings) -> Decision:
+    """Run a signed report (PDF) through its upload path; return accepted, or refused with the path's reason."""
     ids = (assignment.id, assignment.unit_id, assignment.unit.code)
     try:
         refuse_unless_open(assignment.plan)
         outcome = documents.receive_signed_report(assignment, data, filename, user, received_at, settings.signed)
     except Refusal as refusal:
-        return _Decision(State.REFUSED, refusal.message, *ids)
+        return Decision(State.REFUSED, refusal.message, *ids)
     report = outcome.report
     reason = (PDF_ACCEPTED.format(n=report.version, pages=report.pages) if outcome.created
               else PDF_DUPLICATE.format(n=report.version))
-    return _Decision(State.ACCEPTED, reason, *ids)
+    return Decision(State.ACCEPTED, reason, *ids)
 
 
-def _receive(assignment: Assignment, data: bytes, filename: str, user: User | None, sender: str,
-             message_date: datetime | None, message_id: str, received_at: datetime, forms: Mapping[str, Form],
-             settings: IntakeSettings) -> _Decision:
+def receive_spreadsheet(assignment: Assignment, data: bytes, filename: str, user: User | None, sender: str,
+                        message_date: datetime | None, message_id: str, received_at: datetime,
+                        forms: Mapping[str, Form], settings: IntakeSettings) -> Decision:
+    """Run a return through the upload use case, received at ``received_at``; return accepted with its
+    version, or refused with the upload path's reason (a closed plan included). Commits as that use case does."""
     ids = (assignment.id, assignment.unit_id, assignment.unit.code)
     note = f"Nhận qua thư điện tử từ {sender}" + (f"; Sở xác nhận ({user.email})" if user is not None else "")
     origin = returns.Origin("email", sender, message_date, message_id)
@@ -314,10 +319,10 @@ def _receive(assignment: Assignment, data: bytes, filename: str, user: User | No
         outcome = returns.receive_return(assignment, data, filename, user, note, received_at, forms,
                                          settings.upload, origin=origin)
     except Refusal as refusal:
-        return _Decision(State.REFUSED, refusal.message, *ids)
+        return Decision(State.REFUSED, refusal.message, *ids)
     version = outcome.version
     reason = "" if outcome.created else DUPLICATE.format(n=version.version)
-    return _Decision(State.ACCEPTED, reason, *ids, version_id=version.id, version=version.version)
+    return Decision(State.ACCEPTED, reason, *ids, version_id=version.id, version=version.version)
 
 
 def _message_row(mail: MailMessage, raw: RawMessage, received_at: datetime) -> IntakeMessage:
@@ -391,15 +396,15 @@ def process(raw: RawMessage, now: datetime, forms: Mapping[str, Form], settings:
 
 def _decision(item: _Item, mail: MailMessage, received_at: datetime, forms: Mapping[str, Form],
               settings: IntakeSettings, decided: Sequence[tuple[str, str, int | None, int | None, str]],
-              dry_run: bool) -> _Decision:
+              dry_run: bool) -> Decision:
     if item.state:
-        return _Decision(item.state, item.reason)
+        return Decision(item.state, item.reason)
     if item.kind == PDF:
         return _decide_pdf(item, _targets(decided), mail, received_at, settings, dry_run)
     return _decide(item, mail, received_at, forms, settings, dry_run)
 
 
-def _record(row_id: int, item: _Item, decision: _Decision) -> bool:
+def _record(row_id: int, item: _Item, decision: Decision) -> bool:
     """Insert the attachment's record and commit; False when a concurrent run recorded it first."""
     record = IntakeRecord(intake_message_id=row_id, attachment_sha256=item.sha256, filename=item.filename[:255],
                           kind=item.kind, state=decision.state, reason=decision.reason, unit_id=decision.unit_id,
@@ -548,84 +553,3 @@ def reply_draft(row: IntakeMessage) -> reminders.Draft:
     return reminders.Draft(plan_id=plan.id if plan is not None else None, plan_code=plan.code if plan else "",
                            unit_key=unit_key, kind=reminders.MessageKind.INTAKE_REPLY.value, step=step,
                            recipients=(row.sender,), cc=(), subject=subject[:500], body_text=text, body_html=html)
-
-
-# ---------------------------------------------------------------------------------------------
-# Staff decisions on held returns
-
-class DecisionError(ValueError):
-    """The record cannot be decided as asked (not held any more); the message says why, in Vietnamese."""
-
-
-def confirm(record_id: int, user: User, forms: Mapping[str, Form], settings: IntakeSettings,
-            now: datetime) -> IntakeRecord:
-    """Count a held return: run it through the upload use case, received at the message's arrival time.
-
-    Returns the record, now ``accepted`` with its version or ``refused`` with the upload path's
-    reason. Raises DecisionError when the record is not held. Commits.
-    """
-    record = _held(record_id)
-    assignment, data = record.assignment, record.content
-    if assignment is None or data is None:
-        raise DecisionError("Bản ghi này không còn tệp để xác nhận.")
-    message = record.message
-    is_pdf = record.kind == PDF
-    db.session.commit()
-    if is_pdf:
-        decision = _receive_pdf(assignment, data, record.filename, user, message.received_at, settings)
-    else:
-        decision = _receive(assignment, data, record.filename, user, message.sender, message.message_date,
-                            message.message_id, message.received_at, forms, settings)
-    record = _held(record_id)  # re-read: the upload path committed in between
-    record.state, record.reason = decision.state, decision.reason
-    record.version_id = decision.version_id
-    record.decided_by_id, record.decided_at = user.id, as_utc(now)
-    record.content = None
-    audit.record("intake_confirmed", target=f"{assignment.plan.code}/{assignment.unit.code}", user=user,
-                 intake_record=record.id, state=decision.state, version=decision.version)
-    db.session.commit()
-    return record
-
-
-def reject(record_id: int, user: User, reason: str, now: datetime) -> IntakeRecord:
-    """Refuse a held return for good (the sender is not the unit's); raise DecisionError if not held. Commits."""
-    record = _held(record_id)
-    note = " ".join(reason.split())[:500]
-    record.state = State.REFUSED
-    record.reason = "Sở không xác nhận thư này" + (f": {note}" if note else ".")
-    record.decided_by_id, record.decided_at = user.id, as_utc(now)
-    record.content = None
-    audit.record("intake_rejected", target=record.unit.code if record.unit else "", user=user,
-                 intake_record=record.id, reason=note)
-    db.session.commit()
-    return record
-
-
-def _held(record_id: int) -> IntakeRecord:
-    record = db.session.get(IntakeRecord, record_id, populate_existing=True)
-    if record is None:
-        raise DecisionError("Không tìm thấy thư này.")
-    if record.state != State.HELD:
-        raise DecisionError("Thư này không ở trạng thái chờ xác nhận.")
-    return record
-
-
-def records(states: Sequence[str] = (), limit: int = 500) -> list[IntakeRecord]:
-    """Return intake records, newest message first, optionally only those in ``states``."""
-    query = select(IntakeRecord).join(IntakeMessage).order_by(IntakeMessage.received_at.desc(), IntakeRecord.id)
-    if states:
-        query = query.where(IntakeRecord.state.in_(list(states)))
-    return list(db.session.scalars(query.limit(limit)))
-
-
-def as_json(record: IntakeRecord) -> dict[str, Any]:
-    """Return the API's JSON of one record."""
-    message = record.message
-    assignment = record.assignment
-    return {"id": record.id, "message_id": message.message_id, "received_at": message.received_at.isoformat(),
-            "sender": message.sender, "subject": message.subject,
-            "unit": record.unit.code if record.unit else None,
-            "plan": assignment.plan.code if assignment is not None else None,
-            "filename": record.filename, "attachment_sha256": record.attachment_sha256 or None,
-            "state": record.state, "reason": record.reason,
-            "version": record.version.version if record.version else None}

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import forms, intake, outbox
+from .. import forms, intake, intake_staff, outbox
 from ..access import department_required
 from ..timeutil import utc_now
 
@@ -19,8 +19,8 @@ STATES = (intake.State.HELD, intake.State.ACCEPTED, intake.State.REFUSED, intake
 @department_required
 def intake_list() -> Any:
     state = request.args.get("state", "")
-    held = intake.records([intake.State.HELD])
-    shown = intake.records([state] if state in STATES else [])
+    held = intake_staff.records([intake.State.HELD])
+    shown = intake_staff.records([state] if state in STATES else [])
     return render_template("intake/list.html", held=held, records=shown, states=STATES, labels=intake.State.LABELS,
                            selected=state)
 
@@ -29,9 +29,9 @@ def intake_list() -> Any:
 @department_required
 def confirm(record_id: int) -> Any:
     try:
-        record = intake.confirm(record_id, current_user, forms.all_forms(),
-                                intake.settings_from(current_app.config), utc_now())
-    except intake.DecisionError as exc:
+        record = intake_staff.confirm(record_id, current_user, forms.all_forms(),
+                                      intake.settings_from(current_app.config), utc_now())
+    except intake_staff.DecisionError as exc:
         flash(str(exc), "error")
         return redirect(url_for("intake.intake_list"), 303)
     if record.state == intake.State.ACCEPTED and record.version is not None:
@@ -49,8 +49,8 @@ def confirm(record_id: int) -> Any:
 @department_required
 def reject(record_id: int) -> Any:
     try:
-        intake.reject(record_id, current_user, request.form.get("reason", ""), utc_now())
-    except intake.DecisionError as exc:
+        intake_staff.reject(record_id, current_user, request.form.get("reason", ""), utc_now())
+    except intake_staff.DecisionError as exc:
         flash(str(exc), "error")
         return redirect(url_for("intake.intake_list"), 303)
     flash("Đã ghi nhận: thư này không được tính.", "ok")
