@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from .labels import LabelledEnum
+
 _DAY = timedelta(days=1)
 
 
@@ -87,17 +89,11 @@ _TONES: dict[Status, str] = {
 }
 
 
-class ReviewState(enum.StrEnum):
-    """Staff's decision on one return version."""
+class ReviewState(LabelledEnum):
+    """Staff's decision on one return version (``models.Review.state``)."""
 
-    ACCEPTED = "accepted"
-    RETURNED = "returned"
-
-
-    @property
-    def label(self) -> str:
-        """Return the Vietnamese label shown to users."""
-        return "Đã chấp nhận" if self is ReviewState.ACCEPTED else "Trả lại để chỉnh sửa"
+    ACCEPTED = "accepted", "Đã chấp nhận"
+    RETURNED = "returned", "Trả lại để chỉnh sửa"
 
 
 @dataclass(frozen=True)

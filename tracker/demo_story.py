@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from . import audit, forms, reminders
 from .chase import remind
 from .comments import add_comment
+from .compliance import ReviewState
 from .demo_values import demo_values
 from .extensions import db
 from .models import Assignment, AuditEvent, OutboundMessage, Plan, ReturnVersion, Review, Role, Unit, User
@@ -96,7 +97,7 @@ def _upload(plan: Plan, code: str, when: datetime, officer: User, report: StoryR
 
 def _review(version: ReturnVersion, staff: User, when: datetime, reason: str, report: StoryReport) -> None:
     plan, unit = version.assignment.plan, version.assignment.unit
-    state = "returned" if reason else "accepted"
+    state = ReviewState.RETURNED if reason else ReviewState.ACCEPTED
     review = Review(version_id=version.id, state=state, reason=reason, reviewer_id=staff.id, created_at=when)
     db.session.add(review)
     db.session.flush()

@@ -1,15 +1,23 @@
-"""The loaded report forms of the running app, and the workbook context of an assignment."""
+"""The loaded report forms of the running app, and the blank form of an assignment (its workbook context,
+the file a unit downloads, every unit's files in one zip)."""
 from __future__ import annotations
 
 import hashlib
 import hmac
+import io
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, abort, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .catalog import Form
 from .catalog_folder import load_forms
-from .models import Assignment
+from .extensions import db
+from .form_levels import form_at_level
+from .models import Assignment, Plan, Unit
 from .timeutil import local
 from .wording import deadline_wording, plan_document
 
@@ -62,3 +70,38 @@ def workbook_context(assignment: Assignment):  # -> workbook.WorkbookContext
         period_basis=plan.period_basis, department_email=plan.department_email, recipient=plan.issuer,
         issued_at_text=local(plan.created_at).strftime("%d/%m/%Y"),
         plan_document=plan_document(plan.doc_number, plan.doc_date, plan.doc_date_text))
+
+
+@dataclass(frozen=True)
+class BlankFormFile:
+    """A file to download: its bytes, an ASCII name for plain clients and the UTF-8 name with diacritics."""
+
+    data: bytes
+    ascii_name: str
+    utf8_name: str
+
+
+def blank_form_file(assignment: Assignment) -> BlankFormFile:
+    """Return the blank form the assignment's unit downloads; 404 for an exempt unit."""
+    from .workbook import blank_form_filename, build_blank
+
+    if assignment.form_code is None:
+        abort(404, f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này: không có biểu mẫu để tải.")
+    # A commune's workbook leaves out the rows marked for districts only.
+    form = form_at_level(get(assignment.form_code), assignment.unit.level)
+    data = build_blank(form, workbook_context(assignment), current_app.config["SECRET_KEY"], sheet_password())
+    return BlankFormFile(data, *blank_form_filename(form.code, assignment.unit.name, assignment.plan.code))
+
+
+def blank_forms_zip(plan: Plan) -> BlankFormFile:
+    """Return one zip of the blank forms of every unit of ``plan`` that must report."""
+    assignments = db.session.scalars(
+        select(Assignment).where(Assignment.plan_id == plan.id, Assignment.form_code.is_not(None))
+        .options(selectinload(Assignment.unit).selectinload(Unit.parent))).all()
+    buffer = io.BytesIO()
+    # ZIP_STORED: an .xlsx is already a deflated zip, compressing it again costs time and saves nothing.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for assignment in assignments:
+            blank = blank_form_file(assignment)
+            archive.writestr(blank.ascii_name, blank.data)
+    return BlankFormFile(buffer.getvalue(), f"bieu-mau-trong_{plan.code}.zip", f"biểu-mẫu-trống_{plan.code}.zip")

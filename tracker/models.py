@@ -16,7 +16,9 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, Foreig
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from .compliance import ReviewState
 from .extensions import db
+from .labels import column_type
 from .timeutil import as_utc, local_date, utc_now
 
 
@@ -402,7 +404,7 @@ class Review(db.Model):
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("return_versions.id", ondelete="CASCADE"), index=True)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[ReviewState] = mapped_column(column_type(ReviewState, 16))
     reason: Mapped[str] = mapped_column(Text, default="")
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)

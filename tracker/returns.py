@@ -2,6 +2,10 @@
 
 One transaction stores the version, its original bytes, its parsed values and its issues, so a
 failure part-way leaves nothing behind. A refused file stores no version, only an audit event.
+``receive_return`` stores bytes from any source (the site, the API, an email); ``receive_upload`` is
+the site's and the API's intake around it (closed plan, size, note, receipts), and an almost empty
+file after a complete version is held for a yes/no question first (``hold_if_almost_empty``,
+``store_held``).
 """
 from __future__ import annotations
 
@@ -9,18 +13,21 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Mapping, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from . import audit, reminders, upload_limits, value_packs
+from . import audit, outbox, pending_uploads, reminders, upload_limits, value_packs
+from .blanks import almost_empty
 from .catalog import Form
 from .form_levels import form_at_level
 from .extensions import db
 from .guard import Limits, Refusal, inspect
 from .identity import Expected, check_identity
-from .models import Assignment, AuditEvent, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, User
+from .models import Assignment, AuditEvent, ReturnFile, ReturnIssue, ReturnValue, ReturnVersion, Role, User
+from .plans import refuse_unless_open
 
 if TYPE_CHECKING:
     from .parsing import ParseResult
@@ -37,6 +44,8 @@ class UploadSettings:
     rate: str = "20 per hour"
     quota_bytes: int = 200 * 1024 * 1024
     limit_overrides: Mapping[str, Any] | None = None
+    receipt_coalesce_seconds: float = 180.0
+    held_folder: str = ""  # where uploads wait for the yes/no question (pending_uploads)
 
 
 def upload_settings_from(config: Mapping[str, Any]) -> UploadSettings:
@@ -44,7 +53,18 @@ def upload_settings_from(config: Mapping[str, Any]) -> UploadSettings:
     return UploadSettings(max_bytes=config["MAX_UPLOAD_BYTES"], parse_timeout=config["PARSE_TIMEOUT"],
                           parse_memory_limit=config["PARSE_MEMORY_LIMIT"], secret=config["SECRET_KEY"],
                           rate=config["UPLOAD_RATE"], quota_bytes=int(config["UPLOAD_QUOTA_BYTES"]),
-                          limit_overrides=config.get("UPLOAD_LIMIT_OVERRIDES") or {})
+                          limit_overrides=config.get("UPLOAD_LIMIT_OVERRIDES") or {},
+                          receipt_coalesce_seconds=float(config.get("RECEIPT_COALESCE_SECONDS", 180)),
+                          held_folder=str(Path(config["OUTBOX_DIR"]).parent / "pending-uploads"))
+
+
+class Upload(Protocol):
+    """The uploaded file of a request (werkzeug's ``FileStorage``): its name and its byte stream."""
+
+    filename: str | None
+    stream: IO[bytes]
+
+    def read(self, size: int = -1) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -294,3 +314,81 @@ def preview(assignment: Assignment, data: bytes, filename: str, forms: Mapping[s
         return _parse(data, forms[assignment.form_code], settings, _expected(assignment), inspected.formulas)
     except Refusal:
         return None
+
+
+def _send_receipts(settings: UploadSettings) -> None:
+    # The receipt was queued with the version and committed: send it now in the background, and once
+    # more when the coalescing window of a delayed receipt is over (cron catches the rest).
+    outbox.send_after_request()
+    outbox.send_after_request(delay=settings.receipt_coalesce_seconds + 1)
+
+
+def receive_upload(assignment: Assignment, upload: Upload | None, uploader: User, note: str, now: datetime,
+                   forms: Mapping[str, Form], settings: UploadSettings) -> UploadOutcome:
+    """Store the file uploaded on the site or through the API as the assignment's next version, commit, and
+    send its receipt after the request; return it. ``note`` is kept for department staff only, who upload
+    on a unit's behalf.
+
+    Raises Refusal: 409 for a plan that is not open, 400 for no file, 413 over ``settings.max_bytes``,
+    else see ``receive_return``.
+    """
+    refuse_unless_open(assignment.plan)
+    if upload is None or not upload.filename:
+        raise Refusal("no_file")
+    if uploader.role == Role.UNIT:
+        note = ""
+    data = upload.read(settings.max_bytes + 1)
+    if len(data) > settings.max_bytes:
+        raise Refusal("too_large", limit=settings.max_bytes // (1024 * 1024))
+    outcome = receive_return(assignment, data, upload.filename, uploader, note, now, forms, settings)
+    if outcome.created:
+        _send_receipts(settings)
+    return outcome
+
+
+def hold_if_almost_empty(assignment: Assignment, upload: Upload | None, uploader: User, now: datetime,
+                         forms: Mapping[str, Form], settings: UploadSettings) -> str | None:
+    """Hold ``upload`` for confirmation and return its token when it is almost empty and the unit's newest
+    version is complete; None, the stream rewound, for every other upload."""
+    if upload is None or not upload.filename or assignment.form_code is None:
+        return None
+    newest = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id)
+                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
+    if newest is None or not newest.complete:
+        return None
+    data = upload.read(settings.max_bytes + 1)
+    upload.stream.seek(0)
+    if len(data) > settings.max_bytes or hashlib.sha256(data).hexdigest() == newest.sha256:
+        return None
+    parsed = preview(assignment, data, upload.filename, forms, settings)
+    if parsed is None:
+        return None
+    blank = almost_empty(parsed.issues, len(forms[assignment.form_code].input_keys()))
+    if blank is None:
+        return None
+    return pending_uploads.hold(Path(settings.held_folder), data, upload.filename, assignment.id, uploader.id,
+                                blank, newest.version, now)
+
+
+def held_upload(assignment: Assignment, token: str, user: User, now: datetime,
+                settings: UploadSettings) -> pending_uploads.Held | None:
+    """Return the upload held under ``token`` for this assignment and user; None when unknown or expired."""
+    return pending_uploads.fetch(Path(settings.held_folder), token, assignment.id, user.id, now)
+
+
+def drop_held(token: str, settings: UploadSettings) -> None:
+    """Forget the upload held under ``token`` (the user declined to store it)."""
+    pending_uploads.drop(Path(settings.held_folder), token)
+
+
+def store_held(assignment: Assignment, token: str, held: pending_uploads.Held, uploader: User, now: datetime,
+               forms: Mapping[str, Form], settings: UploadSettings) -> UploadOutcome:
+    """Store a held upload the user confirmed, as ``receive_upload`` does, and forget it once stored.
+
+    Raises Refusal (the upload stays held), see ``receive_return``.
+    """
+    outcome = receive_return(assignment, held.data, held.filename, uploader, "", now, forms, settings)
+    drop_held(token, settings)
+    if outcome.created:
+        _send_receipts(settings)
+    return outcome

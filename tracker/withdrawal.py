@@ -45,12 +45,15 @@ def check_withdrawal(version: ReturnVersion, user: User) -> None:
         raise WithdrawalRefused("already_withdrawn", f"Phiên bản {version.version} đã được rút trước đó.", 409)
 
 
-def withdraw_version(version: ReturnVersion, user: User, at: datetime) -> ReturnVersion:
+def withdraw_version(version: ReturnVersion, user: User, at: datetime, confirmed: bool = True) -> ReturnVersion:
     """Mark ``version`` withdrawn at ``at`` by ``user``, audit it and commit; return the version.
 
-    Raises WithdrawalRefused (see ``check_withdrawal``).
+    Raises WithdrawalRefused (see ``check_withdrawal``), and 400 when the officer did not tick the
+    confirmation (``confirmed``; the API's call is its own confirmation).
     """
     check_withdrawal(version, user)
+    if not confirmed:
+        raise WithdrawalRefused("not_confirmed", "Hãy đánh dấu ô xác nhận trước khi rút phiên bản.", 400)
     # Conditional on "not yet withdrawn": of two racing requests exactly one marks the version.
     marked = db.session.scalar(update(ReturnVersion)
                                .where(ReturnVersion.id == version.id, ReturnVersion.withdrawn_at.is_(None))

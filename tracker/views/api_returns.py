@@ -1,16 +1,19 @@
-"""API for returns: upload a return and download a unit's blank form."""
+"""API for returns: upload a return, withdraw a version and download a unit's blank form."""
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, jsonify
+from flask_login import current_user
 
-from .. import returns
+from .. import forms, returns
 from ..access import api_error, login_required
 from ..guard import Refusal
 from ..standings import plan_standings
 from ..timeutil import utc_now
-from . import unit as unit_views
+from ..withdrawal import WithdrawalRefused, withdraw_version
+from .helpers import XLSX, download, refusal_response, upload_from_request
+from .lookup import assignment_or_404, version_or_404
 
 bp = Blueprint("api_returns", __name__, url_prefix="/api/v1/plans/<plan_code>/units/<unit_code>")
 
@@ -18,11 +21,11 @@ bp = Blueprint("api_returns", __name__, url_prefix="/api/v1/plans/<plan_code>/un
 @bp.post("/returns")
 @login_required
 def upload(plan_code: str, unit_code: str) -> Any:
-    assignment = unit_views.load_assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     try:
-        outcome = unit_views.take_upload(assignment)
+        outcome = upload_from_request(assignment)
     except Refusal as refusal:
-        return unit_views.refusal_response(api_error(refusal.status, refusal.code, refusal.message), refusal)
+        return refusal_response(api_error(refusal.status, refusal.code, refusal.message), refusal)
     standing = plan_standings(assignment.plan, utc_now(), unit_ids=[assignment.unit_id])[0].standing
     body = returns.as_json(outcome.version, standing.late, standing.status.value)
     if not outcome.created:
@@ -33,11 +36,9 @@ def upload(plan_code: str, unit_code: str) -> Any:
 @bp.post("/versions/<int:number>/withdraw")
 @login_required
 def withdraw(plan_code: str, unit_code: str, number: int) -> Any:
-    from ..withdrawal import WithdrawalRefused
-
-    assignment = unit_views.load_assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     try:
-        version = unit_views.withdraw(assignment, number)
+        version = withdraw_version(version_or_404(assignment, number), current_user, utc_now())
     except WithdrawalRefused as refused:
         return api_error(refused.status, refused.code, refused.message)
     standing = plan_standings(assignment.plan, utc_now(), unit_ids=[assignment.unit_id])[0].standing
@@ -49,5 +50,5 @@ def withdraw(plan_code: str, unit_code: str, number: int) -> Any:
 @bp.get("/template")  # the older name, kept so existing scripts go on working
 @login_required
 def blank_form(plan_code: str, unit_code: str) -> Any:
-    assignment = unit_views.load_assignment(plan_code, unit_code)
-    return unit_views.download(*unit_views.blank_form_file(assignment), unit_views.XLSX)
+    blank = forms.blank_form_file(assignment_or_404(plan_code, unit_code))
+    return download(blank.data, blank.ascii_name, blank.utf8_name, XLSX)

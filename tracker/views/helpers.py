@@ -6,18 +6,19 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, has_request_context, request, send_file
+from flask import Flask, current_app, has_request_context, request, send_file
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from .. import audit, audit_words, forms, review_tools
-from ..compliance import Status
+from .. import audit, audit_words, forms, returns, review_tools
+from ..compliance import ReviewState, Status
 from ..export_writer import build_workbook
 from ..extensions import db
+from ..guard import Refusal
 from ..models import Plan, PlanState, Role
 from ..plan_access import reachable_plans
 from ..export_query import collect_export_input
-from ..timeutil import fmt_date, fmt_datetime
+from ..timeutil import fmt_date, fmt_datetime, utc_now
 from ..wording import deadline_wording, format_number
 
 
@@ -41,6 +42,25 @@ def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
     db.session.commit()
     return send_file(io.BytesIO(workbook.content), mimetype=XLSX, as_attachment=True,
                      download_name=workbook.filename)
+
+
+def upload_settings() -> returns.UploadSettings:
+    return returns.upload_settings_from(current_app.config)
+
+
+def upload_from_request(assignment: Any) -> returns.UploadOutcome:
+    """Run the upload use case on the request's ``file`` part and ``note``; raise Refusal for a bad upload."""
+    return returns.receive_upload(assignment, request.files.get("file"), current_user,
+                                  request.form.get("note", "").strip()[:2000], utc_now(), forms.all_forms(),
+                                  upload_settings())
+
+
+def refusal_response(response: Any, refusal: Refusal) -> Any:
+    """Return ``response`` with Retry-After set when the refusal says when to try again."""
+    retry_after = getattr(refusal, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def iso_date(value: str | None) -> str:
@@ -85,7 +105,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"Status": Status, "Role": Role, "audit_words": audit_words, "PlanState": PlanState,
+        return {"Status": Status, "ReviewState": ReviewState, "Role": Role, "audit_words": audit_words, "PlanState": PlanState,
                 "switcher_plans": _switcher_plans,
                 "current_plan_code": (request.view_args or {}).get("plan_code") if has_request_context() else None}
 

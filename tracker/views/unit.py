@@ -1,60 +1,34 @@
 """A unit's pages: the officer's home, blank form, uploads, results; staff's unit page and reviews."""
 from __future__ import annotations
 
-import hashlib
-import io
-import zipfile
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, make_response, redirect, render_template,
-                   request, send_file, url_for)
+                   request, url_for)
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import forms, outbox, pending_uploads, returns, review_tools, upload_limits
+from .. import forms, returns, review_tools, upload_limits
 from ..access import department_required, login_required
+from ..blanks import blank_groups
 from ..extensions import db
-from ..blanks import almost_empty, blank_groups
-from ..compliance import ReviewState
-from ..form_levels import form_at_level
 from ..guard import Refusal
-from ..review import officer_next_step
-from ..models import (Assignment, AuditEvent, ReturnValue, ReturnVersion, Role, SignedReport, Unit, Visit)
-from ..plans import refuse_unless_open
+from ..models import AuditEvent, ReturnValue, ReturnVersion, SignedReport, Visit
+from ..review import newest_version_number, officer_next_step
 from ..standings import plan_standings
 from ..timeutil import utc_now
-from .lookup import assignment_or_404, int_arg, previous_version, version_or_404
-from .lookup import plan_or_404
+from ..withdrawal import WithdrawalRefused, withdraw_version
+from .helpers import XLSX, download, refusal_response, upload_from_request, upload_settings
+from .lookup import assignment_or_404, int_arg, plan_or_404, previous_version, version_or_404
 
 bp = Blueprint("unit", __name__, url_prefix="/plans/<plan_code>")
-
-
-def load_assignment(plan_code: str, unit_code: str) -> Assignment:
-    """Return the unit's assignment in the plan after the access check; 404 or 403 otherwise."""
-    return assignment_or_404(plan_code, unit_code)
-
-
-def load_version(assignment: Assignment, number: int) -> ReturnVersion:
-    return version_or_404(assignment, number)
-
-
-def download(data: bytes, ascii_name: str, utf8_name: str, mimetype: str) -> Any:
-    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=ascii_name)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
-                                               f"filename*=UTF-8''{quote(utf8_name)}")
-    return response
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.route("/units/<unit_code>")
 @login_required
 def home(plan_code: str, unit_code: str) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     plan, unit = assignment.plan, assignment.unit
     standing = plan_standings(plan, utc_now(), unit_ids=[unit.id])[0].standing
     versions = db.session.scalars(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id)
@@ -100,89 +74,33 @@ def page_changes(versions: list[ReturnVersion], counted: ReturnVersion | None) -
     return review_tools.version_changes(version, by_number[since], forms.all_forms().get(version.form_code))
 
 
-def blank_form_file(assignment: Assignment) -> tuple[bytes, str, str]:
-    """Return (bytes, ascii name, utf-8 name) of the unit's blank form; 404 for an exempt unit."""
-    from ..workbook import build_blank, blank_form_filename
-
-    if assignment.form_code is None:
-        abort(404, f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này: không có biểu mẫu để tải.")
-    # A commune's workbook leaves out the rows marked for districts only.
-    form = form_at_level(forms.get(assignment.form_code), assignment.unit.level)
-    data = build_blank(form, forms.workbook_context(assignment), current_app.config["SECRET_KEY"],
-                       forms.sheet_password())
-    ascii_name, utf8_name = blank_form_filename(form.code, assignment.unit.name, assignment.plan.code)
-    return data, ascii_name, utf8_name
-
-
 @bp.route("/units/<unit_code>/blank-form.xlsx")
 @login_required
 def blank_form(plan_code: str, unit_code: str) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
-    return download(*blank_form_file(assignment), XLSX)
+    blank = forms.blank_form_file(assignment_or_404(plan_code, unit_code))
+    return download(blank.data, blank.ascii_name, blank.utf8_name, XLSX)
 
 
 @bp.route("/blank-forms.zip")
 @department_required
 def blank_forms_zip(plan_code: str) -> Any:
-    plan = plan_or_404(plan_code)
-    buffer = io.BytesIO()
-    assignments = db.session.scalars(
-        select(Assignment).where(Assignment.plan_id == plan.id, Assignment.form_code.is_not(None))
-        .options(selectinload(Assignment.unit).selectinload(Unit.parent))).all()
-    # ZIP_STORED: an .xlsx is already a deflated zip, compressing it again costs time and saves nothing.
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for assignment in assignments:
-            data, ascii_name, _ = blank_form_file(assignment)
-            archive.writestr(ascii_name, data)
-    return download(buffer.getvalue(), f"bieu-mau-trong_{plan.code}.zip", f"biểu-mẫu-trống_{plan.code}.zip",
-                    "application/zip")
-
-
-def upload_settings() -> returns.UploadSettings:
-    return returns.upload_settings_from(current_app.config)
-
-
-def refusal_response(response: Any, refusal: Refusal) -> Any:
-    """Return ``response`` with Retry-After set when the refusal says when to try again."""
-    retry_after = getattr(refusal, "retry_after", None)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-def take_upload(assignment: Assignment) -> returns.UploadOutcome:
-    """Run the upload use case on the request's ``file`` part; raise Refusal for a bad request."""
-    refuse_unless_open(assignment.plan)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Refusal("no_file")
-    note = request.form.get("note", "").strip()[:2000]
-    if current_user.role == Role.UNIT:
-        note = ""  # only department staff upload on a unit's behalf with a note
-    data = upload.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
-    if len(data) > current_app.config["MAX_UPLOAD_BYTES"]:
-        raise Refusal("too_large", limit=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024))
-    outcome = returns.receive_return(assignment, data, upload.filename, current_user, note, utc_now(),
-                                     forms.all_forms(), upload_settings())
-    if outcome.created:
-        # The receipt was queued with the version and committed: send it now in the background, and
-        # once more when the coalescing window of a delayed receipt is over (cron catches the rest).
-        outbox.send_after_request()
-        outbox.send_after_request(delay=float(current_app.config["RECEIPT_COALESCE_SECONDS"]) + 1)
-    return outcome
+    archive = forms.blank_forms_zip(plan_or_404(plan_code))
+    return download(archive.data, archive.ascii_name, archive.utf8_name, "application/zip")
 
 
 @bp.route("/units/<unit_code>/returns", methods=["POST"])
 @login_required
 def upload(plan_code: str, unit_code: str) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
+    assignment = assignment_or_404(plan_code, unit_code)
     wants_json = request.accept_mimetypes.best == "application/json"
-    held = hold_if_almost_empty(assignment)
-    if held is not None:
-        # Only the web page asks; the API stores what it is sent, as before.
+    # Only the web page asks about an almost empty file; the API stores what it is sent, as before.
+    token = returns.hold_if_almost_empty(assignment, request.files.get("file"), current_user, utc_now(),
+                                         forms.all_forms(), upload_settings())
+    if token is not None:
+        held = url_for("unit.held_upload", plan_code=plan_code, unit_code=unit_code, token=token)
         return (jsonify({"redirect": held, "confirm": True}), 202) if wants_json else redirect(held, 303)
     try:
-        outcome = take_upload(assignment)
+        outcome = upload_from_request(assignment)
     except Refusal as refusal:
         if wants_json:
             answer = jsonify({"error": {"code": refusal.code, "message": refusal.message}})
@@ -200,41 +118,11 @@ def upload(plan_code: str, unit_code: str) -> Any:
     return redirect(target, 303)
 
 
-def held_folder() -> Path:
-    return Path(current_app.config["OUTBOX_DIR"]).parent / "pending-uploads"
-
-
-def hold_if_almost_empty(assignment: Assignment) -> str | None:
-    """Hold the request's upload and return the confirmation page's URL when it is almost empty and the
-    unit's newest version is complete; None (the file stream rewound) for every other upload."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename or assignment.form_code is None:
-        return None
-    newest = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id)
-                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
-    if newest is None or not newest.complete:
-        return None
-    limit = current_app.config["MAX_UPLOAD_BYTES"]
-    data = upload.read(limit + 1)
-    upload.stream.seek(0)
-    if len(data) > limit or hashlib.sha256(data).hexdigest() == newest.sha256:
-        return None
-    parsed = returns.preview(assignment, data, upload.filename, forms.all_forms(), upload_settings())
-    if parsed is None:
-        return None
-    blank = almost_empty(parsed.issues, len(forms.get(assignment.form_code).input_keys()))
-    if blank is None:
-        return None
-    token = pending_uploads.hold(held_folder(), data, upload.filename, assignment.id, current_user.id, blank,
-                                 newest.version, utc_now())
-    return url_for("unit.held_upload", plan_code=assignment.plan.code, unit_code=assignment.unit.code, token=token)
-
-
 @bp.route("/units/<unit_code>/returns/held/<token>", methods=["GET", "POST"])
 @login_required
 def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
-    held = pending_uploads.fetch(held_folder(), token, assignment.id, current_user.id, utc_now())
+    assignment = assignment_or_404(plan_code, unit_code)
+    held = returns.held_upload(assignment, token, current_user, utc_now(), upload_settings())
     home_url = url_for("unit.home", plan_code=plan_code, unit_code=unit_code)
     if held is None:
         abort(404, "Tệp chờ xác nhận không còn (đã quá 30 phút hoặc đã được xử lý). Hãy tải tệp lên lại.")
@@ -242,20 +130,16 @@ def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
         return render_template("unit/confirm_upload.html", plan=assignment.plan, unit=assignment.unit, held=held,
                                form=forms.get(assignment.form_code), home_url=home_url)
     if request.form.get("decision") != "store":
-        pending_uploads.drop(held_folder(), token)
+        returns.drop_held(token, upload_settings())
         flash(f"Đã huỷ tải lên tệp «{held.filename}»; phiên bản {held.previous_version} vẫn được giữ nguyên.", "info")
         return redirect(home_url, 303)
     try:
-        outcome = returns.receive_return(assignment, held.data, held.filename, current_user, "", utc_now(),
-                                         forms.all_forms(), upload_settings())
+        outcome = returns.store_held(assignment, token, held, current_user, utc_now(), forms.all_forms(),
+                                     upload_settings())
     except Refusal as refusal:
         flash(refusal.message, "error")
         return render_template("unit/refused.html", plan=assignment.plan, unit=assignment.unit,
                                refusal=refusal), refusal.status
-    pending_uploads.drop(held_folder(), token)
-    if outcome.created:
-        outbox.send_after_request()
-        outbox.send_after_request(delay=float(current_app.config["RECEIPT_COALESCE_SECONDS"]) + 1)
     return redirect(url_for("unit.version", plan_code=plan_code, unit_code=unit_code,
                             number=outcome.version.version), 303)
 
@@ -263,43 +147,27 @@ def held_upload(plan_code: str, unit_code: str, token: str) -> Any:
 @bp.route("/units/<unit_code>/versions/<int:number>")
 @login_required
 def version(plan_code: str, unit_code: str, number: int) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
-    version = load_version(assignment, number)
+    assignment = assignment_or_404(plan_code, unit_code)
+    version = version_or_404(assignment, number)
     form = forms.get(version.form_code)
     previous = previous_version(assignment, number)
     changes = review_tools.version_changes(version, previous, form) if previous is not None else None
-    newest = db.session.scalar(select(ReturnVersion.version).where(ReturnVersion.assignment_id == assignment.id)
-                               .order_by(ReturnVersion.received_at.desc(), ReturnVersion.version.desc()).limit(1))
+    newest = newest_version_number(assignment)
     last_review = version.reviews[-1] if version.reviews else None
-    step = officer_next_step(version.complete, version.errors,
-                             ReviewState(last_review.state) if last_review else None, newest, version.version)
+    step = officer_next_step(version.complete, version.errors, last_review.state if last_review else None, newest,
+                             version.version)
     return render_template("unit/version.html", plan=assignment.plan, unit=assignment.unit, version=version,
                            groups=returns.issues_by_sheet(version), form=form, last_review=last_review,
                            step=step, newest=newest, blanks=blank_groups(version.issues), changes=changes)
 
 
-def withdraw(assignment: Assignment, number: int, confirmed: bool = True):  # -> ReturnVersion
-    """Withdraw version ``number`` for the current user; raise WithdrawalRefused when refused
-    (403 not the unit's own officer, 409 already withdrawn, 400 not ``confirmed``).
-    """
-    from ..withdrawal import WithdrawalRefused, check_withdrawal, withdraw_version
-
-    version = load_version(assignment, number)
-    check_withdrawal(version, current_user)
-    if not confirmed:
-        raise WithdrawalRefused("not_confirmed", "Hãy đánh dấu ô xác nhận trước khi rút phiên bản.", 400)
-    return withdraw_version(version, current_user, utc_now())
-
-
 @bp.post("/units/<unit_code>/versions/<int:number>/withdraw")
 @login_required
 def withdraw_form(plan_code: str, unit_code: str, number: int) -> Any:
-    from ..withdrawal import WithdrawalRefused
-
-    assignment = load_assignment(plan_code, unit_code)
+    version = version_or_404(assignment_or_404(plan_code, unit_code), number)
     back = url_for("unit.home", plan_code=plan_code, unit_code=unit_code)
     try:
-        version = withdraw(assignment, number, confirmed=request.form.get("confirm") == "yes")
+        version = withdraw_version(version, current_user, utc_now(), confirmed=request.form.get("confirm") == "yes")
     except WithdrawalRefused as refused:
         if refused.status == 403:
             abort(403, refused.message)
@@ -313,8 +181,8 @@ def withdraw_form(plan_code: str, unit_code: str, number: int) -> Any:
 @bp.route("/units/<unit_code>/versions/<int:number>/original")
 @login_required
 def original(plan_code: str, unit_code: str, number: int) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
-    version = load_version(assignment, number)
+    assignment = assignment_or_404(plan_code, unit_code)
+    version = version_or_404(assignment, number)
     mimetypes = {"xlsx": XLSX, "xls": "application/vnd.ms-excel",
                  "ods": "application/vnd.oasis.opendocument.spreadsheet"}
     stem = f"{assignment.unit.code}_v{version.version}"
@@ -329,8 +197,8 @@ def annotated(plan_code: str, unit_code: str, number: int) -> Any:
     from ..annotation import build_annotated
     from ..parsing import NARRATIVE_SHEET_CODE
 
-    assignment = load_assignment(plan_code, unit_code)
-    version = load_version(assignment, number)
+    assignment = assignment_or_404(plan_code, unit_code)
+    version = version_or_404(assignment, number)
     form = forms.get(version.form_code)
     values = [tuple(row) for row in db.session.execute(
         select(ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown, ReturnValue.value,
@@ -355,8 +223,8 @@ def annotated(plan_code: str, unit_code: str, number: int) -> Any:
 @bp.route("/units/<unit_code>/versions/<int:number>/values")
 @department_required
 def values(plan_code: str, unit_code: str, number: int) -> Any:
-    assignment = load_assignment(plan_code, unit_code)
-    version = load_version(assignment, number)
+    assignment = assignment_or_404(plan_code, unit_code)
+    version = version_or_404(assignment, number)
     form = forms.get(version.form_code)
     rows = db.session.execute(select(ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown,
                                      ReturnValue.value, ReturnValue.text)
