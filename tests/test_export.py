@@ -10,6 +10,7 @@ import re
 
 import openpyxl
 import pytest
+import versions
 from sqlalchemy import insert, select
 
 from tracker.catalog_folder import load_forms
@@ -17,8 +18,7 @@ from tracker.compliance import Status
 from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue, neutralize
 from tracker.export_writer import build_workbook
 from tracker.extensions import db
-from tracker.models import (Assignment, AuditEvent, Plan, ReturnIssue, ReturnValue, ReturnVersion, Review,
-                            Unit)
+from tracker.models import AuditEvent, ReturnIssue, ReturnValue, Review
 
 VN = timezone(timedelta(hours=7))
 DEADLINE = datetime(2024, 5, 10, 0, 0, tzinfo=VN)
@@ -43,28 +43,21 @@ def fake_value(unit: str, version: int, key: tuple[str, str, str]) -> float:
 
 def add_version(app, unit_code: str, number: int, received_at: datetime, complete: bool, errors: int = 0,
                 values: dict | None = None, texts: dict | None = None, issues: list | None = None) -> int:
+    """Store a version row (``versions.add_version``) with these values, texts and issues; return its id."""
+    version_id = versions.add_version(app, unit_code, number, received_at, complete, errors)
     with app.app_context():
-        assignment = db.session.scalar(select(Assignment).join(Unit).join(Plan).where(
-            Unit.code == unit_code, Plan.code == PLAN))
-        version = ReturnVersion(
-            assignment=assignment, version=number, form_code=assignment.form_code, form_version=1,
-            file_kind="xlsx", filename=f"{unit_code}-{number}.xlsx", size=10,
-            sha256=hashlib.sha256(f"{unit_code}-{number}".encode()).hexdigest(), received_at=received_at,
-            complete=complete, errors=errors)
-        db.session.add(version)
-        db.session.flush()
-        rows = [{"version_id": version.id, "sheet": sheet, "indicator": f"{sheet}.{row}", "period": period,
+        rows = [{"version_id": version_id, "sheet": sheet, "indicator": f"{sheet}.{row}", "period": period,
                  "breakdown": breakdown, "value": value, "text": None}
                 for (sheet, row, period, breakdown), value in (values or {}).items()]
-        rows += [{"version_id": version.id, "sheet": sheet, "indicator": indicator, "period": "", "breakdown": "",
+        rows += [{"version_id": version_id, "sheet": sheet, "indicator": indicator, "period": "", "breakdown": "",
                   "value": None, "text": text} for (sheet, indicator), text in (texts or {}).items()]
         if rows:
             db.session.execute(insert(ReturnValue), rows)
         for severity, cell, message in issues or []:
-            db.session.add(ReturnIssue(version_id=version.id, severity=severity, sheet="Biểu 01", cell=cell,
+            db.session.add(ReturnIssue(version_id=version_id, severity=severity, sheet="Biểu 01", cell=cell,
                                        indicator="B01.children", message=message))
         db.session.commit()
-        return version.id
+    return version_id
 
 
 def full_values(form, unit: str, version: int) -> dict[tuple[str, str, str, str], float]:

@@ -3,7 +3,6 @@ an upload, a review, a withdrawal, a reminder sent and a deadline edit each chan
 historical ``as_of`` is read afresh. Every answer is compared with the pure ``timeliness.series``."""
 from __future__ import annotations
 
-import hashlib
 from datetime import timezone
 
 from test_compliance import DAY, DEADLINE, bad, ok
@@ -13,6 +12,7 @@ from tracker.compliance import ReviewState
 from tracker.extensions import db
 from tracker.models import Assignment, Plan, ReturnVersion, Review
 from tracker.timeliness import Receipt, ReviewEvent, UnitEvents, series
+from versions import version_row
 
 UTC = timezone.utc
 NOW = DEADLINE + 20 * DAY
@@ -28,16 +28,6 @@ def pure(plan: Plan, as_of):
                         for r in db.session.query(Review).filter_by(version_id=v.id).order_by(Review.id))
         units.append(UnitEvents(a.form_code is None, receipts, reviews))
     return series(units, plan.deadline, as_of, [])
-
-
-def add_version(assignment_id: int, number: int, at, complete: bool = True) -> ReturnVersion:
-    version = ReturnVersion(assignment_id=assignment_id, version=number, form_code="PL03", form_version=1,
-                            file_kind="xlsx", filename=f"v{number}.xlsx", size=10,
-                            sha256=hashlib.sha256(f"cache-{assignment_id}-{number}".encode()).hexdigest(),
-                            received_at=at, complete=complete, errors=0 if complete else 2, warnings=0)
-    db.session.add(version)
-    db.session.commit()
-    return version
 
 
 def test_now_views_reuse_the_facts_and_every_event_changes_the_answer(app) -> None:
@@ -63,7 +53,8 @@ def test_now_views_reuse_the_facts_and_every_event_changes_the_answer(app) -> No
 
         units = [a.id for a in db.session.query(Assignment).filter_by(plan_id=plan.id).order_by(Assignment.id)]
         # An upload: the unit that had sent nothing sends a complete return.
-        fixed = add_version(units[2], 1, (NOW - DAY).astimezone(UTC))
+        fixed = version_row(units[2], 1, (NOW - DAY).astimezone(UTC), True, label="cache")
+        db.session.commit()
         got = plan_series.plan_timeliness(plan, NOW)
         assert got == pure(plan, NOW) and (got.last.received, got.last.complete) == (4, 3)
         # A review returning it for correction.

@@ -20,6 +20,7 @@ from tracker.extensions import db
 from tracker.models import (Assignment, AuditEvent, Contact, OutboundMessage, Plan, ReturnVersion, Review,
                             Unit, User)
 from tracker.reminders import NO_CONTACTS, MessageStatus
+from versions import add_version
 
 VN = timezone(timedelta(hours=7))
 PLAN = "bacgiang-2024"
@@ -70,21 +71,6 @@ def rows(app: Any) -> list[OutboundMessage]:
         return list(found)
 
 
-def add_version(app: Any, code: str, received: str, complete: bool, number: int = 1, errors: int = 0,
-                warnings: int = 0) -> int:
-    with app.app_context():
-        assignment = db.session.scalar(select(Assignment).join(Unit).join(Plan).where(
-            Unit.code == code, Plan.code == PLAN))
-        version = ReturnVersion(
-            assignment=assignment, version=number, form_code=assignment.form_code or "PL03", form_version=1,
-            file_kind="xlsx", filename=f"Báo cáo {code} v{number}.xlsx", size=12345,
-            sha256=f"{int(code) * 1000 + number:064x}", received_at=datetime.fromisoformat(received),
-            complete=complete, errors=errors, warnings=warnings)
-        db.session.add(version)
-        db.session.commit()
-        return version.id
-
-
 def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any, smtp_server: SmtpServer) -> None:
     result = send(mail_app, "--as-of", BEFORE)
     assert result.exit_code == 0, result.output
@@ -123,9 +109,9 @@ def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any
 
 
 def test_overdue_goes_only_to_units_without_a_complete_return(mail_app: Any, smtp_server: SmtpServer) -> None:
-    add_version(mail_app, "213", "2024-05-08T09:00+07:00", complete=True)
-    add_version(mail_app, "215", "2024-05-09T23:59+07:00", complete=True, warnings=2)
-    add_version(mail_app, "216", "2024-05-09T10:00+07:00", complete=False, errors=3)
+    add_version(mail_app, "213", 1, datetime.fromisoformat("2024-05-08T09:00+07:00"), complete=True)
+    add_version(mail_app, "215", 1, datetime.fromisoformat("2024-05-09T23:59+07:00"), complete=True, warnings=2)
+    add_version(mail_app, "216", 1, datetime.fromisoformat("2024-05-09T10:00+07:00"), complete=False, errors=3)
 
     send(mail_app, "--as-of", AFTER)
     overdue = by_kind(smtp_server, "overdue")
@@ -278,7 +264,7 @@ def test_digest_goes_to_active_staff_on_demand(mail_app: Any, smtp_server: SmtpS
         assert reminders.staff_addresses() == ["admin@demo.bacgiang.vn"]
         db.session.scalar(select(User).where(User.email == "canbo@demo.bacgiang.vn")).active = True
         db.session.commit()
-    add_version(mail_app, "219", "2024-05-08T09:00+07:00", complete=True)
+    add_version(mail_app, "219", 1, datetime.fromisoformat("2024-05-08T09:00+07:00"), complete=True)
     login_as("staff")
     response = client.post("/mail-log/digest", data={"plan": PLAN})
     assert response.status_code == 302
@@ -314,7 +300,7 @@ def test_decide_digest_hour_plan_end_and_unique_keys(notify_app: Any) -> None:
 
 def test_visit_approaching_goes_to_inspected_units_with_day_communes_and_sessions(mail_app: Any,
                                                                       smtp_server: SmtpServer) -> None:
-    add_version(mail_app, "220", "2024-05-09T10:00+07:00", complete=True)
+    add_version(mail_app, "220", 1, datetime.fromisoformat("2024-05-09T10:00+07:00"), complete=True)
     send(mail_app, "--as-of", "2024-05-15T08:00+07:00")
     visits = by_kind(smtp_server, "visit_approaching")
     assert [m.rcpt_tos for m in visits] == [[contact("220")]]
@@ -359,7 +345,7 @@ def test_receipt_arrives_with_the_sha256_of_the_upload(mail_app: Any, smtp_serve
 
 
 def test_returned_notice_carries_the_reason_and_what_to_do(mail_app: Any, smtp_server: SmtpServer) -> None:
-    version_id = add_version(mail_app, "217", "2024-05-08T09:00+07:00", complete=True)
+    version_id = add_version(mail_app, "217", 1, datetime.fromisoformat("2024-05-08T09:00+07:00"), complete=True)
     with mail_app.app_context():
         review = Review(version_id=version_id, state="returned",
                         reason="Biểu 03: số trẻ em bị xâm hại theo hình thức không khớp tổng số.",

@@ -14,6 +14,7 @@ import badfiles
 from forms_fixtures import consistent_values, shipped_forms
 from returns_fixtures import fill_workbook
 from tracker.extensions import db
+from tracker.identity import META_SHEET_NAME
 from tracker.models import AuditEvent, ReturnValue, ReturnVersion
 
 PLAN = "bacgiang-2024"
@@ -138,6 +139,61 @@ def test_a_file_for_another_unit_is_refused(app, client, make_return, token_for)
     assert version_count(app) == 0
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "upload_refused")) == 1
+
+
+def with_identity(data: bytes, drop: bool = False, **fields: str) -> bytes:
+    """Return ``data`` with fields of its hidden identity sheet rewritten (or the sheet dropped), as a hand edit."""
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    if drop:
+        del wb[META_SHEET_NAME]
+    else:
+        for key, value in wb[META_SHEET_NAME].iter_rows(min_col=1, max_col=2):
+            if key.value in fields:
+                value.value = fields[key.value]
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _older_version(app) -> dict:
+    from tracker.identity import identity_checksum
+
+    form = FORMS["PL03"]
+    old = form.version - 1
+    return {"form_version": str(old), "checksum": identity_checksum(form.code, old, form.layout_fingerprint, PLAN,
+                                                                     "219", app.config["SECRET_KEY"])}
+
+
+@pytest.mark.parametrize("edit, code, words", [
+    (lambda app: {"drop": True}, "no_identity", "không tìm thấy thông tin nhận dạng"),
+    # The version changed by hand, the checksum left as issued.
+    (lambda app: {"form_version": str(FORMS["PL03"].version + 1)}, "identity_edited", "đã bị sửa"),
+    (_older_version, "old_form", f"phiên bản {FORMS['PL03'].version - 1}, nay mẫu đã được cập nhật"),
+], ids=["no_identity_sheet", "edited_identity", "older_form_version"])
+def test_a_file_whose_identity_is_not_its_blanks_is_refused(app, client, make_return, token_for, edit, code,
+                                                             words):
+    response = post(client, "219", with_identity(make_return("219"), **edit(app)), token=token_for("unit", "219"))
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == code and words in error["message"], error
+    assert version_count(app) == 0
+
+
+def test_an_annotated_copy_is_corrected_and_uploaded_again_by_its_own_unit_only(app, client, make_return,
+                                                                              login_as, token_for):
+    form = FORMS["PL03"]
+    key = ("B01", "communes", "base_total")
+    first = post(client, "219", make_return("219", {key: None}), token=token_for("unit", "219"))
+    assert first.status_code == 201 and first.get_json()["complete"] is False
+    login_as("unit", "219")
+    copy = client.get(f"/plans/{PLAN}/units/219/versions/1/annotated.xlsx").data
+    corrected = fill_workbook(copy, form, {key: consistent_values(form)[key]})
+    # Another unit's officer cannot pass it off as theirs: the identity sheet is the one issued to 219.
+    other = post(client, "220", corrected, token=token_for("unit", "220"))
+    assert other.status_code == 422 and other.get_json()["error"]["code"] == "wrong_return"
+    again = post(client, "219", corrected, token=token_for("unit", "219"))
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json()["version"] == 2 and again.get_json()["complete"] is True
 
 
 def test_identical_reupload_makes_no_version_and_correction_makes_v2(app, client, make_return, token_for):

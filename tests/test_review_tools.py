@@ -16,6 +16,7 @@ from tracker.extensions import db
 from tracker.models import (Assignment, AuditEvent, OutlierBound, OutlierVerification, Plan, ReturnValue,
                             ReturnVersion, Review, Unit)
 from tracker.outliers import cell_key
+from versions import version_row
 
 PLAN = "bacgiang-2024"
 PL03_UNITS = ["213", "215", "216", "217", "219", "220", "221", "222"]
@@ -27,13 +28,8 @@ def store(app: Any, unit_code: str, number: int, values: dict[str, float], *, pl
     with app.app_context():
         assignment = db.session.scalar(select(Assignment).join(Unit).join(Plan).where(
             Unit.code == unit_code, Plan.code == plan))
-        version = ReturnVersion(assignment=assignment, version=number, form_code=assignment.form_code,
-                                form_version=1, file_kind="xlsx", filename=f"{unit_code}-{number}.xlsx", size=10,
-                                sha256=f"{plan}-{unit_code}-{number}".ljust(64, "0")[:64],
-                                received_at=datetime(2024, 5, 8, 3, number, tzinfo=UTC), complete=complete,
-                                errors=0 if complete else 1, warnings=0)
-        db.session.add(version)
-        db.session.flush()
+        version = version_row(assignment.id, number, datetime(2024, 5, 8, 3, number, tzinfo=UTC), complete,
+                              errors=0 if complete else 1, form_code=assignment.form_code, label=f"{plan}-{unit_code}")
         rows = []
         for key, value in values.items():
             indicator, period, breakdown = key.split("|")
