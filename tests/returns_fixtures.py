@@ -15,7 +15,8 @@ from openpyxl import load_workbook
 
 from tracker.catalog import Form
 from tracker.expressions import CellKey
-from tracker.workbook import WorkbookContext, build_blank
+from tracker.workbook import build_blank
+from tracker.workbook_base import WorkbookContext
 
 PLAN_CODE = "bacgiang-2024"
 PLAN_TITLE = "Kế hoạch kiểm tra việc thực hiện công tác trẻ em và bình đẳng giới tại địa phương năm 2024"

@@ -19,12 +19,13 @@ import pytest
 from forms_fixtures import consistent_values, shipped_forms
 from returns_fixtures import fill_workbook, make_context
 
+from tracker.annotation import annotate
 from tracker.catalog import COVER_SHEET_NAME
 from tracker.compliance import Status
 from tracker.export import ExportInput, ExportIssue, ExportUnit, ExportValue
 from tracker.export_writer import build_workbook
 from tracker.parsing import parse_return
-from tracker.workbook import annotate, build_blank
+from tracker.workbook import build_blank
 
 VN = timezone(timedelta(hours=7))
 UNITS = (("213", "Thành phố Bắc Giang", "PL03"), ("215", "Huyện Yên Thế", "PL03"), ("216", "Huyện Tân Yên", "PL03"),

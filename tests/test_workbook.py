@@ -13,20 +13,13 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
 
+from tracker.annotation import ISSUES_SHEET_NAME, annotate
 from tracker.catalog import (
-    column_letter, BREAKDOWN_HEADER_ROW, FIRST_VALUE_COL, GUIDE_SHEET_NAME, LABEL_COL, PERIOD_HEADER_ROW, UNIT_COL,
-    Form,
+    BREAKDOWN_HEADER_ROW, COVER_SHEET_NAME, FIRST_VALUE_COL, GUIDE_SHEET_NAME, LABEL_COL, PERIOD_HEADER_ROW,
+    UNIT_COL, Form, column_letter,
 )
 from tracker.catalog_folder import load_forms
-from tracker.workbook import (
-    COVER_SHEET_NAME,
-    ISSUES_SHEET_NAME,
-    all_extents,
-    annotate,
-    build_blank,
-    excel_formula,
-    blank_form_filename,
-)
+from tracker.workbook import all_extents, blank_form_filename, build_blank, excel_formula
 from tracker.identity import META_FIELDS, META_SHEET_NAME, identity_checksum, read_identity
 
 from forms_fixtures import FORMS_DIR, consistent_values, shipped_forms

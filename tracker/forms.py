@@ -59,8 +59,8 @@ def form_label(code: str | None) -> str:
     return form.name if form is not None else code
 
 
-def workbook_context(assignment: Assignment):  # -> workbook.WorkbookContext
-    from .workbook import WorkbookContext
+def workbook_context(assignment: Assignment):  # -> workbook_base.WorkbookContext
+    from .workbook_base import WorkbookContext
 
     plan, unit = assignment.plan, assignment.unit
     return WorkbookContext(
