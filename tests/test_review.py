@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import select, text
 from versions import add_version
 
 from tracker.compliance import ReviewState
@@ -101,6 +101,26 @@ def test_staff_accept_records_review_and_audit(app, client, login_as):
     dashboard = client.get(f"/plans/{PLAN}/dashboard").get_data(as_text=True)
     assert "Đã chấp nhận" in dashboard
     assert client.post(url("219", 1, "accept")).status_code == 409
+
+
+def test_review_state_is_an_enum_stored_as_the_same_string(app, client, login_as):
+    add_version(app, "219", 1, DEADLINE - timedelta(days=1), True)
+    login_as("staff")
+    assert client.post(url("219", 1, "return"), data={"reason": "Sai biểu 02"}).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Review.state)) is ReviewState.RETURNED
+        # The row holds the value, as before the enum: exports, the API and older rows read the same strings.
+        assert db.session.execute(text("SELECT state FROM reviews")).scalars().all() == ["returned"]
+    # One wording per state on every page that shows it (it used to be reworded three ways).
+    home = client.get(f"/plans/{PLAN}/units/219").get_data(as_text=True)
+    page = client.get(f"/plans/{PLAN}/units/219/versions/1").get_data(as_text=True)
+    assert f"{ReviewState.RETURNED.label}: Sai biểu 02" in home and ReviewState.RETURNED.label in page
+    assert "Trả lại để sửa<" not in home
+    add_version(app, "219", 2, DEADLINE - timedelta(hours=1), True)
+    assert client.post(url("219", 2, "accept")).status_code == 302
+    home = client.get(f"/plans/{PLAN}/units/219").get_data(as_text=True)
+    assert home.count(ReviewState.ACCEPTED.label) >= 2  # the summary and the version's row
+    assert "tiếp nhận</span>" not in home
 
 
 def test_accept_refuses_incomplete_version(app, client, login_as):

@@ -6,13 +6,12 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
 from . import audit
 from .export_writer import build_workbook
 from .extensions import db
 from .forms import all_forms
-from .models import Plan
+from .models import plan_by_code
 from .export_query import collect_export_input
 from .timeutil import fmt_datetime, parse_instant, utc_now
 
@@ -31,7 +30,7 @@ def init_app(app: Flask) -> None:
               help="Thời điểm tính, ISO 8601 có múi giờ (mặc định: bây giờ), ví dụ 2024-05-10T00:00:00+07:00.")
 def export_command(plan_code: str, out: Path, as_of_text: str | None) -> None:
     """Write the consolidated workbook (bảng tổng hợp) of a plan to an .xlsx file."""
-    plan = db.session.scalar(select(Plan).where(Plan.code == plan_code))
+    plan = plan_by_code(plan_code)
     if plan is None:
         raise click.ClickException(f"Không tìm thấy kế hoạch mã «{plan_code}».")
     if as_of_text:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from .compliance import Status
 from .extensions import db
-from .models import Assignment, Plan, PlanState, User
+from .models import Assignment, Plan, PlanState, User, plan_by_code
 from .standings import plan_standings
 
 # Statuses that ask the officer to do something, most urgent first.
@@ -16,7 +16,7 @@ _ACTION = (Status.OVERDUE, Status.INCOMPLETE, Status.NOT_DUE)
 
 def visible_plan(user: User, code: str) -> Plan | None:
     """Return the plan ``code`` unless it does not exist or is a draft and ``user`` is not the department's."""
-    plan = db.session.scalar(select(Plan).where(Plan.code == code))
+    plan = plan_by_code(code)
     if plan is None or (plan.state == PlanState.DRAFT and not user.is_department):
         return None
     return plan

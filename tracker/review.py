@@ -144,7 +144,7 @@ def _under_review(assignment: Assignment, version: ReturnVersion) -> VersionUnde
                              .order_by(Review.id.desc()).limit(1))
     return VersionUnderReview(version=version.version, complete=version.complete, errors=version.errors,
                               newest_version=newest if newest is not None else version.version,
-                              current_review=ReviewState(last) if last else None)
+                              current_review=last)
 
 
 def review_version(assignment: Assignment, version: ReturnVersion, reviewer: User, returning: bool,

@@ -22,7 +22,7 @@ from .. import audit, audit_words
 from ..access import admin_required
 from ..accounts import revoke_tokens
 from ..extensions import db
-from ..models import ApiToken, Assignment, AuditEvent, Plan, Role, Unit, User
+from ..models import ApiToken, Assignment, AuditEvent, Plan, Role, Unit, User, plan_by_code
 from ..plan_calendar import rewrite_years
 from ..plans import PlanCopyError, create_copy, preview_copy
 from ..timeutil import LOCAL_TZ, as_utc, local
@@ -203,7 +203,7 @@ _COPY_FIELDS = ("source", "code", "title", "deadline", "units_as_of")
 def copy_plan_form() -> Any:
     if request.method == "GET":
         source = request.args.get("source", "")
-        plan = db.session.scalar(select(Plan).where(Plan.code == source)) if source else None
+        plan = plan_by_code(source) if source else None
         if plan is None:
             plan = db.session.scalar(select(Plan).order_by(Plan.deadline.desc()).limit(1))
         form = {"source": plan.code if plan else "", "code": "",

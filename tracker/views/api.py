@@ -1,4 +1,5 @@
-"""JSON API under /api/v1 for the department's scripts; tokens as ``Authorization: Bearer``."""
+"""JSON API under /api/v1 for the department's scripts (tokens as ``Authorization: Bearer``): the OpenAPI
+document, the plans, a plan's status feed and its consolidated export; the api_* modules hold the rest."""
 from __future__ import annotations
 
 from datetime import datetime

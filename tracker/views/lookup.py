@@ -1,4 +1,5 @@
-"""Lookups by URL part for the reviewer's pages and API: 404 with a Vietnamese message, 403 for another unit."""
+"""Lookups of plans, units, assignments and versions by URL part, for every page and API: the one 404 path
+(with a Vietnamese message), and 403 for another unit's officer."""
 from __future__ import annotations
 
 from datetime import date
@@ -45,7 +46,16 @@ def assignment_or_404(plan_code: str, unit_code: str) -> Assignment:
     return assignment
 
 
+def plan_assignment_or_404(plan: Plan, assignment_id: int) -> Assignment:
+    """Return the assignment ``assignment_id`` of ``plan`` (a row of its draft page); 404 for another plan's."""
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None or assignment.plan_id != plan.id:
+        abort(404, "Không tìm thấy đơn vị này trong kế hoạch.")
+    return assignment
+
+
 def version_or_404(assignment: Assignment, number: int) -> ReturnVersion:
+    """Return the assignment's version ``number``; 404 when it has none."""
     version = db.session.scalar(select(ReturnVersion).where(ReturnVersion.assignment_id == assignment.id,
                                                             ReturnVersion.version == number))
     if version is None:

@@ -14,7 +14,7 @@ from ..access import department_required, login_required
 from ..extensions import db
 from ..models import Assignment, PlanState
 from ..plan_access import reachable_plans
-from .lookup import plan_or_404
+from .lookup import plan_assignment_or_404, plan_or_404
 from ..plans import PlanStateError, confirm_unit, set_state
 
 bp = Blueprint("plans", __name__)
@@ -61,9 +61,7 @@ def draft(plan_code: str) -> Any:
 @department_required
 def confirm(plan_code: str, assignment_id: int) -> Any:
     plan = plan_or_404(plan_code)
-    assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None or assignment.plan_id != plan.id:
-        abort(404, "Không tìm thấy đơn vị này trong kế hoạch.")
+    assignment = plan_assignment_or_404(plan, assignment_id)
     keep = request.form.get("decision") != "drop"
     name = assignment.unit.name
     try:

@@ -1,4 +1,8 @@
-"""A unit's pages: the officer's home, blank form, uploads, results; staff's unit page and reviews."""
+"""A unit's pages, for its officer and for staff: home, blank form (and the plan's zip of them), uploads
+with the almost-empty confirmation, a version's result, original, annotated copy and values, withdrawal.
+
+Staff accept or return a version in dashboard.py; comments on a version are in review.py.
+"""
 from __future__ import annotations
 
 from typing import Any
