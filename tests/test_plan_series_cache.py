@@ -7,7 +7,7 @@ from datetime import timezone
 
 from test_compliance import DAY, DEADLINE, bad, ok
 from test_standing_sql import History, store
-from tracker import plan_series
+from tracker import plan_series, standing_cache
 from tracker.compliance import ReviewState
 from tracker.extensions import db
 from tracker.models import Assignment, Plan, ReturnVersion, Review
@@ -36,20 +36,22 @@ def test_now_views_reuse_the_facts_and_every_event_changes_the_answer(app) -> No
     store(app, histories, code="cache")
     with app.app_context():
         plan = db.session.query(Plan).filter_by(code="cache").one()
-        plan_series._cache.pop(plan.id, None)
+        standing_cache.clear()
         first = plan_series.plan_timeliness(plan, NOW)
         assert first == pure(plan, NOW)
         assert (first.last.received, first.last.complete, first.last.on_time) == (3, 2, 1)
-        key, _ = plan_series._cache[plan.id]
-        # A later "now" hits the cache (same fingerprint) and still draws the days up to its own as_of.
-        later = plan_series.plan_timeliness(plan, NOW + DAY)
-        assert plan_series._cache[plan.id][0] == key
-        assert later == pure(plan, NOW + DAY)
-        # A historical as_of is read afresh and does not replace the cached facts.
+        # A later "now" reuses the facts and still draws the days up to its own as_of.
+        served = standing_cache.stats["hits"]
+        later = plan_series.plan_timeliness(plan, NOW + DAY / 2)
+        assert standing_cache.stats["hits"] == served + 1
+        assert later == pure(plan, NOW + DAY / 2)
+        # A historical as_of, with receipts between it and now, is read afresh; asked again, it is reused.
         before = plan_series.plan_timeliness(plan, DEADLINE - DAY)
+        assert standing_cache.stats["hits"] == served + 1
         assert before == pure(plan, DEADLINE - DAY)
         assert (before.last.received, before.last.complete) == (2, 1)
-        assert plan_series._cache[plan.id][0] == key
+        assert plan_series.plan_timeliness(plan, DEADLINE - DAY) == before
+        assert standing_cache.stats["hits"] == served + 2
 
         units = [a.id for a in db.session.query(Assignment).filter_by(plan_id=plan.id).order_by(Assignment.id)]
         # An upload: the unit that had sent nothing sends a complete return.

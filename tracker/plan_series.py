@@ -1,73 +1,41 @@
 """The queries feeding ``timeliness.series`` for one plan: three, whatever the number of units.
 
-The facts read by those queries (``timeliness.SeriesFacts``) are kept per plan in this process, keyed by a
-fingerprint of everything they come from (versions, withdrawals, reviews, assignments' exemptions, sent
-reminders, the deadline) read in one statement on every call, and used only for an ``as_of`` at or after
-the plan's latest event: an upload, a review, a withdrawal, a reminder or a deadline edit changes the
-fingerprint, so the next call reads the plan again; a historical ``as_of`` always reads it.
+The facts read by those queries (``timeliness.SeriesFacts``) are kept per plan in this process
+(tracker.standing_cache), as the standings are: while the plan's change counter (uploads, reviews,
+withdrawals, assignments, the deadline) and the plan's sent reminders are unchanged, for any ``as_of``
+with no such event between it and the instant they were read at; a live "now" view past the latest event
+reuses them, and so does a historical view asked again.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 
 from .extensions import db
 from .models import Assignment, OutboundMessage, Plan, ReturnVersion, Review
 from .reminders import REMINDER_KINDS, MessageStatus
 from .compliance import require_aware
+from .standing_cache import cached
 from .timeliness import (Receipt, ReviewEvent, SeriesFacts, Timeliness, UnitEvents, series_facts,
                           series_from_facts)
 
-CACHED_PLANS = 32
-_cache: OrderedDict[int, tuple[tuple, SeriesFacts]] = OrderedDict()
-_lock = threading.Lock()
 
-
-def plan_fingerprint(plan: Plan) -> tuple[tuple, datetime | None]:
-    """Return (fingerprint of the plan's series facts, instant of its latest event or None), one statement."""
-    in_plan = ReturnVersion.assignment_id.in_(select(Assignment.id).where(Assignment.plan_id == plan.id))
-    of_plan_versions = Review.version_id.in_(select(ReturnVersion.id).where(in_plan))
-    sent = (OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_(REMINDER_KINDS),
+def _sent(plan: Plan) -> tuple:
+    return (OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_(REMINDER_KINDS),
             OutboundMessage.status == MessageStatus.SENT.value)
-    # Four single-row aggregates, each scanning its table once, cross-joined into one row.
-    parts = [
-        select(func.count(ReturnVersion.id), func.max(ReturnVersion.id), func.count(ReturnVersion.withdrawn_at),
-               func.max(ReturnVersion.withdrawn_at), func.max(ReturnVersion.received_at)).where(in_plan),
-        select(func.count(Review.id), func.max(Review.id), func.max(Review.created_at)).where(of_plan_versions),
-        select(func.count(Assignment.id), func.max(Assignment.id), func.count(Assignment.form_code)).where(
-            Assignment.plan_id == plan.id),
-        select(func.count(OutboundMessage.id), func.max(OutboundMessage.id),
-               func.max(OutboundMessage.sent_at)).where(*sent),
-    ]
-    subqueries = [p.subquery() for p in parts]
-    joined = subqueries[0]
-    for other in subqueries[1:]:
-        joined = joined.join(other, true())
-    row = tuple(db.session.execute(select(*(c for q in subqueries for c in q.c)).select_from(joined)).one())
-    instants = [row[3], row[4], row[7], row[13]]
-    latest = max((require_aware(t, "event") for t in instants if t is not None), default=None)
-    return (plan.deadline, *row), latest
 
 
 def plan_timeliness(plan: Plan, as_of: datetime) -> Timeliness:
     """Return the day-by-day series of ``plan`` up to ``as_of``; ValueError on a naive ``as_of``."""
     require_aware(as_of, "as_of")
-    key, latest = plan_fingerprint(plan)
-    current = latest is None or as_of >= latest
-    with _lock:
-        hit = _cache.get(plan.id)
-    if current and hit is not None and hit[0] == key:
-        return series_from_facts(hit[1], plan.deadline, as_of)
-    facts = _read_facts(plan, as_of)
-    if current:
-        with _lock:
-            _cache[plan.id] = (key, facts)
-            _cache.move_to_end(plan.id)
-            while len(_cache) > CACHED_PLANS:
-                _cache.popitem(last=False)
+    # Sent reminders are not followed by the change counter: their count, last id and last sending
+    # instant stamp the entry, and their instants bound it as the plan's events do.
+    stamp = tuple(db.session.execute(select(func.count(OutboundMessage.id), func.max(OutboundMessage.id),
+                                            func.max(OutboundMessage.sent_at)).where(*_sent(plan))).one())
+    facts = cached(plan, as_of, ("series",), lambda: _read_facts(plan, as_of), stamp=stamp,
+                   more_events=select(OutboundMessage.sent_at).where(*_sent(plan)), by_constants=False)
     return series_from_facts(facts, plan.deadline, as_of)
 
 

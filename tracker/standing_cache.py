@@ -46,11 +46,11 @@ enabled = True  # tests and benches turn it off to compare with, or time, the un
 
 @dataclass(frozen=True)
 class _Entry:
-    changes: int
+    changes: tuple[int, Hashable]
     computed_at: datetime
     last_event: datetime | None
     next_event: datetime | None
-    fixed: Constants
+    fixed: Constants | None
     as_of_ordered: bool
     value: Any
     weight: int
@@ -70,7 +70,7 @@ def clear() -> None:
         _held = 0
 
 
-def _fits(entry: _Entry, changes: int, as_of: datetime, fixed: Constants) -> bool:
+def _fits(entry: _Entry, changes: tuple[int, Hashable], as_of: datetime, fixed: Constants | None) -> bool:
     if entry.changes != changes or entry.fixed != fixed:
         return False
     if entry.next_event is not None and as_of >= entry.next_event:
@@ -81,31 +81,36 @@ def _fits(entry: _Entry, changes: int, as_of: datetime, fixed: Constants) -> boo
 
 
 def cached(plan: Plan, as_of: datetime, key: Hashable, compute: Callable[[], T], *,
-           unit_ids: Sequence[int] | None = None, as_of_ordered: bool = False) -> T:
+           unit_ids: Sequence[int] | None = None, as_of_ordered: bool = False,
+           stamp: Hashable = None, more_events: Any = None, by_constants: bool = True) -> T:
     """Return ``compute()`` for ``plan`` at ``as_of``, or the value an earlier call computed when it still holds
     (see the module docstring). ``key`` names what is computed (the call's arguments but ``as_of``);
     ``unit_ids``, when the value covers those units only, narrows the events that end its validity.
+    A value that also depends on rows the counter does not follow gives a ``stamp`` of them (compared
+    as the counter is) and ``more_events``, a select of their instants labelled ``at``. A value that
+    does not read the as-of constants (the day series) passes ``by_constants=False``.
     Lists come back as new lists, so a caller sorting its copy leaves the entry alone.
     """
     session = db.session
     changes = plan_changes.current(session, plan.id)  # flushes first, so a pending write shows below
     if not enabled or changes is None or plan_changes.pending(session):
         return compute()
-    fixed = constants(plan.deadline, as_of)
+    changes_and_stamp = (changes, stamp)
+    fixed = constants(plan.deadline, as_of) if by_constants else None
     slot = (plan.id, key)
     with _lock:
         entry = _entries.get(slot)
         if entry is not None:
             _entries.move_to_end(slot)
-    if entry is not None and _fits(entry, changes, as_of, fixed):
+    if entry is not None and _fits(entry, changes_and_stamp, as_of, fixed):
         stats["hits"] += 1
         return _copy(entry.value)
     stats["misses"] += 1
     value = compute()
-    last_event, next_event = _events_around(plan.id, as_of, unit_ids)
+    last_event, next_event = _events_around(plan.id, as_of, unit_ids, more_events)
     stored = tuple(value) if isinstance(value, list) else value
     weight = len(stored) if isinstance(stored, tuple) else 1
-    _store(slot, _Entry(changes, as_of, last_event, next_event, fixed, as_of_ordered, stored, max(1, weight)))
+    _store(slot, _Entry(changes_and_stamp, as_of, last_event, next_event, fixed, as_of_ordered, stored, max(1, weight)))
     return value
 
 
@@ -128,7 +133,7 @@ def _store(slot: tuple[int, Hashable], entry: _Entry) -> None:
             _held -= dropped.weight
 
 
-def _events_around(plan_id: int, as_of: datetime, unit_ids: Sequence[int] | None
+def _events_around(plan_id: int, as_of: datetime, unit_ids: Sequence[int] | None, more: Any = None
                    ) -> tuple[datetime | None, datetime | None]:
     """Return (the plan's last event at or before ``as_of``, its first event after), one statement.
 
@@ -139,14 +144,15 @@ def _events_around(plan_id: int, as_of: datetime, unit_ids: Sequence[int] | None
     if unit_ids is not None:
         scope.append(Assignment.unit_id.in_(list(unit_ids)))
     versions = ReturnVersion.assignment_id == Assignment.id
-    times = union_all(
+    parts = [
         select(ReturnVersion.received_at.label("at")).join(Assignment, versions).where(*scope),
         select(ReturnVersion.withdrawn_at).join(Assignment, versions)
         .where(*scope, ReturnVersion.withdrawn_at.is_not(None)),
         select(Review.created_at).join(ReturnVersion, ReturnVersion.id == Review.version_id)
         .join(Assignment, versions).where(*scope),
         select(SignedReport.received_at).join(Assignment, Assignment.id == SignedReport.assignment_id).where(*scope),
-    ).subquery("events")
+    ]
+    times = union_all(*parts, *([more] if more is not None else [])).subquery("events")
     at = times.c.at
     last, following = db.session.execute(select(
         type_coerce(func.max(case((at <= type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()),

@@ -121,15 +121,61 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
     so no Python call per unit; Python only wraps the rows. The answer is kept per plan in this process
     until an event changes it (tracker.standing_cache). Raises ValueError when ``as_of`` is naive.
     """
-    from .standing_query import Scope
-
     require_aware(as_of, "as_of")
-    scope = scope or Scope()
-    if unit_ids is not None:
-        scope = Scope(unit_ids=unit_ids, parent_id=scope.parent_id, search=scope.search, status=scope.status)
+    scope = _scope_of(unit_ids, scope)
     key = ("standings", scope_key(scope), limit, offset, sort)
     return cached(plan, as_of, key, lambda: _read_standings(plan, as_of, scope, limit, offset, sort),
                   unit_ids=scope.unit_ids, as_of_ordered=sort is not None and sort[0] == "days")
+
+
+def _scope_of(unit_ids: list[int] | None, scope: Any) -> Any:
+    from .standing_query import Scope
+
+    scope = scope or Scope()
+    if unit_ids is not None:
+        scope = Scope(unit_ids=unit_ids, parent_id=scope.parent_id, search=scope.search, status=scope.status)
+    return scope
+
+
+# What the status API lists for one unit, by position in each row of ``status_rows``.
+STATUS_COLUMNS = ("assignment_id", "unit_code", "unit_name", "form_code", "status", "late", "complete", "first_at",
+                  "latest_at", "errors", "warnings", "review", "review_reason", "counted_version",
+                  "counted_version_id")
+
+
+def status_rows(plan: Plan, as_of: datetime, unit_ids: list[int] | None = None, scope: Any = None,
+                limit: int | None = None, offset: int = 0) -> list[Any]:
+    """Return one row per unit in scope (the values of STATUS_COLUMNS by position; ``late`` and ``complete``
+    as the database gives truth values, so 0/1 on SQLite), in unit-code order, optionally one page.
+
+    The rows of ``standings_select`` as fetched, narrowed to those columns: the status API serialises them
+    without building a standing object per unit. Kept per plan like ``plan_standings``. A plan requiring
+    the signed report takes its rows from ``plan_standings``, whose Python rule adds that requirement.
+    Raises ValueError when ``as_of`` is naive.
+    """
+    require_aware(as_of, "as_of")
+    scope = _scope_of(unit_ids, scope)
+    key = ("status", scope_key(scope), limit, offset)
+    return cached(plan, as_of, key, lambda: _read_status_rows(plan, as_of, scope, limit, offset),
+                  unit_ids=scope.unit_ids)
+
+
+def _read_status_rows(plan: Plan, as_of: datetime, scope: Any, limit: int | None, offset: int) -> list[Any]:
+    from .standing_query import standings_select
+
+    if plan.signed_report_required:
+        return [(i.assignment_id, i.unit_code, i.unit_name, i.form_code, i.standing.status.value, i.standing.late,
+                 i.standing.complete, i.standing.first_received_at, i.standing.latest_received_at, i.standing.errors,
+                 i.standing.warnings, None if i.standing.review is None else i.standing.review.value,
+                 i.standing.review_reason, i.standing.counted_version, i.counted_version_id)
+                for i in _read_standings(plan, as_of, scope, limit, offset, None)]
+    query = standings_select(plan.id, plan.deadline, as_of, scope)
+    by_name = {c.name: c for c in query.selected_columns}
+    query = query.with_only_columns(*(by_name[name] for name in STATUS_COLUMNS), maintain_column_froms=True)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    # On the session's connection (its transaction): Core rows, without the ORM's loading step.
+    return list(db.session.connection().execute(query))
 
 
 def _read_standings(plan: Plan, as_of: datetime, scope: Any, limit: int | None, offset: int,

@@ -2,6 +2,7 @@
 document, the plans, a plan's status feed and its consolidated export; the api_* modules hold the rest."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -10,13 +11,13 @@ from flask_login import current_user
 
 from ..access import api_error, department_required, login_required
 from ..chase import last_reminded
-from ..documents import UnitDocuments, cover_json, signed_report_json, unit_documents
+from ..documents import UnitDocuments, cover_json, documents_of, signed_report_json
 from ..extensions import db
 from .. import status_feed
 from ..models import unit_by_code
 from ..standing_query import Scope, count_in_scope
 from ..plan_access import reachable_plans
-from ..standings import UnitStanding, plan_standings
+from ..standings import status_rows
 from ..timeutil import local, parse_instant, utc_now
 from .helpers import export_response
 from .lookup import plan_or_404
@@ -44,7 +45,9 @@ def plans() -> Any:
                     for p in rows])
 
 
+@functools.lru_cache(maxsize=32768)
 def _instant(value: datetime | None) -> str | None:
+    # Memoised: a national status list formats 20,000 instants, most of them again on the next call.
     return None if value is None else local(value).isoformat()
 
 
@@ -59,16 +62,17 @@ def _as_of() -> datetime | None:
         return None
 
 
-def standing_json(item: UnitStanding, last_reminded_at: datetime | None = None,
-                  docs: UnitDocuments | None = None) -> dict[str, Any]:
-    """Return one unit's standing as the status API shows it, with its cover facts and signed report."""
-    s = item.standing
+def status_json(row: Any, last_reminded_at: datetime | None = None,
+                docs: UnitDocuments | None = None) -> dict[str, Any]:
+    """Return one unit's standing (a ``standings.status_rows`` row) as the status API shows it, with its
+    cover facts and signed report."""
+    (_, code, name, form, status, late, complete, first_at, latest_at, errors, warnings, review, reason,
+     counted_version, _) = row
     return {
-        "code": item.unit_code, "name": item.unit_name, "form": item.form_code, "status": s.status.value,
-        "late": s.late, "complete": s.complete, "first_received_at": _instant(s.first_received_at),
-        "latest_received_at": _instant(s.latest_received_at), "errors": s.errors, "warnings": s.warnings,
-        "review": None if s.review is None else {"state": s.review.value, "reason": s.review_reason},
-        "counted_version": s.counted_version,
+        "code": code, "name": name, "form": form, "status": status, "late": bool(late), "complete": bool(complete),
+        "first_received_at": _instant(first_at), "latest_received_at": _instant(latest_at), "errors": errors,
+        "warnings": warnings, "review": None if review is None else {"state": review, "reason": reason},
+        "counted_version": counted_version,
         "last_reminded_at": _instant(last_reminded_at),
         "cover": cover_json(docs.cover if docs else None),
         "signed_report": signed_report_json(docs.signed_report if docs else None),
@@ -99,14 +103,14 @@ def status(plan_code: str) -> Any:
     unit_ids = None if current_user.is_department else [current_user.unit_id or 0]
     if paging is not None and kind == "json":
         total = count_in_scope(plan.id, scope, unit_ids)
-        items = plan_standings(plan, as_of, unit_ids=unit_ids, scope=scope, limit=paging.per_page,
-                               offset=paging.offset)
+        rows = status_rows(plan, as_of, unit_ids=unit_ids, scope=scope, limit=paging.per_page,
+                           offset=paging.offset)
     else:
-        items = plan_standings(plan, as_of, unit_ids=unit_ids, scope=scope)
+        rows = status_rows(plan, as_of, unit_ids=unit_ids, scope=scope)
     everyone = unit_ids is None and paging is None and scope.parent_id is None
-    reminded = last_reminded(plan, as_of, None if everyone else [i.unit_code for i in items])
-    docs = unit_documents(plan, as_of, items)
-    records = (standing_json(item, reminded.get(item.unit_code), docs.get(item.assignment_id)) for item in items)
+    reminded = last_reminded(plan, as_of, None if everyone else [row[1] for row in rows])
+    docs = documents_of(plan, as_of, {row[0]: row[-1] for row in rows})
+    records = (status_json(row, reminded.get(row[1]), docs.get(row[0])) for row in rows)
     head = {"plan": plan.code, "as_of": _instant(as_of), "deadline": _instant(plan.deadline),
             "signed_report_required": plan.signed_report_required}
     if kind == "json":
