@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.catalog import Form
+from tracker.catalog import Catalog, Form
 from tracker.expressions import Cell, CellKey
 from tracker.catalog_folder import load_forms
 from tracker.rules import evaluate_expression
@@ -134,6 +134,6 @@ def consistent_values(form: Form) -> dict[CellKey, int | float]:
     return values
 
 
-def shipped_forms() -> dict[str, Form]:
+def shipped_forms() -> Catalog:
     """Return the forms shipped in report_forms/ (PL02 and PL03)."""
     return load_forms(FORMS_DIR)

@@ -131,7 +131,7 @@ def read_sheets(data: bytes, names: Any) -> dict[str, Any]:
     return {_nfc(str(name)): frame for name, frame in frames.items()}
 
 
-def parse_both(data: bytes, forms_dir: str, form_code: str, secret: str = "") -> tuple[Any, Any]:
+def parse_both(catalog: Any, data: bytes, form_code: str, secret: str = "") -> tuple[Any, Any]:
     """Run in the parse worker: the outcomes of today's parse_return and of the old read and checks.
 
     An outcome is a ParseResult-like tuple, ("refused", code) or ("failed", exception type) when the
@@ -139,9 +139,10 @@ def parse_both(data: bytes, forms_dir: str, form_code: str, secret: str = "") ->
     above; the identity, the narrative and the ordering of issues are the same code.
     """
     from tracker import parsing
+    from tracker.catalog_folder import catalog_at
     from tracker.guard import Refusal
 
-    form = parsing._forms(forms_dir, parsing._forms_signature(forms_dir))[form_code]
+    form = catalog_at(catalog)[form_code]
     try:
         new: Any = parsing.parse_return(data, form, secret)
     except Refusal as refusal:

@@ -39,7 +39,7 @@ def _compare_parse(data: bytes) -> bool:
     """Parse ``data`` both ways in the worker; assert the same outcome. Return True when checks ran."""
     try:
         inspect(data, "bao-cao.xlsx", LIMITS)
-        new, old = isolation.run("legacy_checks:parse_both", data, str(FORM.source.parent), FORM.code, SECRET,
+        new, old = isolation.run("legacy_checks:parse_both", FORMS.ref, data, FORM.code, SECRET,
                                  timeout=20.0, memory_limit=1024 * 1024 * 1024)
     except (Refusal, isolation.WorkerError):
         return False  # refused by the guard, or the reader took the worker down: no result either way

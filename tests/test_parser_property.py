@@ -25,7 +25,8 @@ from tracker import returns
 from tracker.guard import Limits, Refusal, inspect
 from tracker.parsing import NARRATIVE_SHEET_CODE, ParseResult
 
-FORM = shipped_forms()["PL03"]
+FORMS = shipped_forms()
+FORM = FORMS["PL03"]
 SECRET = "fuzz-secret"
 # The server's limits for the shipped forms (returns.guard_limits), fixed here to keep the test quick.
 LIMITS = Limits(max_row=400, max_col=40)
@@ -61,7 +62,7 @@ def server_read(data: bytes) -> ParseResult | Refusal:
         inspected = inspect(data, "bao-cao.xlsx", LIMITS)
         # returns._parse is the server's call into the worker: it maps worker failures and the readers'
         # ValueError/KeyError/... to refusals, so what escapes it would escape the upload too.
-        return returns._parse(data, FORM, settings, {}, inspected.formulas)
+        return returns._parse(data, FORMS, FORM, settings, {}, inspected.formulas)
     except Refusal as outcome:
         return outcome
 

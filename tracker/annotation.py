@@ -24,7 +24,8 @@ from openpyxl.utils.cell import column_index_from_string, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .catalog import NARRATIVE_FIRST_ROW, NARRATIVE_SHEET_NAME, Form
+from .catalog import NARRATIVE_FIRST_ROW, NARRATIVE_SHEET_NAME, Catalog, CatalogRef, Form
+from .catalog_folder import catalog_at
 from .workbook import build_blank
 from .workbook_base import FONT_NAME, WorkbookContext, fit_text_rows, page_landscape, text_height, to_bytes
 
@@ -221,14 +222,12 @@ def fill_from_values(form: Form, blank: bytes, values: Iterable[StoredValue], na
     return to_bytes(wb)
 
 
-def build_annotated(forms_dir: str, form_code: str, ctx: WorkbookContext, secret: str, sheet_password: str,
-                    values: Sequence[StoredValue], issues: Sequence[tuple[str, str, str, str]],
+def build_annotated(catalog: CatalogRef | Catalog, form_code: str, ctx: WorkbookContext, secret: str,
+                    sheet_password: str, values: Sequence[StoredValue], issues: Sequence[tuple[str, str, str, str]],
                     narrative_code: str = "NARRATIVE") -> bytes:
     """Return the annotated copy (.xlsx bytes) of a stored version: blank regenerated for ``ctx``, stored
-    ``values`` filled in, ``issues`` (sheet, cell, severity, message) marked. Runs in the parse worker.
+    ``values`` filled in, ``issues`` (sheet, cell, severity, message) marked. Runs in the parse worker (``run_with_catalog``).
     """
-    from .parsing import _forms, _forms_signature
-
-    form = _forms(forms_dir, _forms_signature(forms_dir))[form_code]
+    form = catalog_at(catalog)[form_code]
     blank = build_blank(form, ctx, secret, sheet_password)
     return annotate(fill_from_values(form, blank, values, narrative_code), issues)

@@ -13,7 +13,7 @@ from flask import Flask, abort, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .catalog import Form
+from .catalog import Catalog, Form
 from .catalog_folder import load_forms
 from .extensions import db
 from .form_levels import form_at_level
@@ -23,7 +23,12 @@ from .wording import deadline_wording, plan_document
 
 
 def init_app(app: Flask) -> None:
-    """Load and check every form at start-up: a broken definition stops the app with file and line."""
+    """Load and check every form at start-up: a broken definition stops the app with file and line.
+
+    The catalog stays as loaded for the life of the process, and the parse worker reads returns with this
+    very catalog (``catalog_folder.run_with_catalog``): a definition edited on a live server takes effect
+    for blanks and parsing together, at the next start.
+    """
     app.extensions["tracker.forms"] = load_forms(Path(app.config["REPORT_FORMS_DIR"]))
     app.add_template_global(form_label)
 
@@ -39,7 +44,8 @@ def sheet_password() -> str:
     return hmac.new(key, b"tracker sheet protection", hashlib.sha256).hexdigest()[:10]
 
 
-def all_forms() -> dict[str, Form]:
+def all_forms() -> Catalog:
+    """Return the catalog the app loaded at start-up (every form by code, and its ``version``)."""
     return current_app.extensions["tracker.forms"]
 
 

@@ -12,17 +12,17 @@ import re
 import unicodedata
 import weakref
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .catalog import COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, Column, CoverField, Form, Row, Sheet
+from .catalog import (
+    COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, Catalog, CatalogRef, Column, CoverField, Form, Row, Sheet,
+)
 from .expressions import CellKey
-from .catalog_folder import load_forms
+from .catalog_folder import catalog_at
 from .guard import Refusal
 from .identity import META_SHEET_NAME, Expected, Identity, check_identity, read_identity
 from .layout import check_layout
@@ -324,27 +324,20 @@ def _tidy_meta(form: Form) -> dict[CellKey, tuple[str, str, str, str]]:
     return meta
 
 
-def _forms_signature(directory: str) -> tuple[tuple[str, float], ...]:
-    return tuple(sorted((p.name, p.stat().st_mtime) for p in Path(directory).glob("*.toml")))
-
-
-@lru_cache(maxsize=4)
-def _forms(directory: str, signature: tuple[tuple[str, float], ...]) -> dict[str, Form]:
-    return load_forms(Path(directory))
-
-
-def parse_upload(data: bytes, forms_dir: str, form_code: str, secret: str = "",
+def parse_upload(catalog: CatalogRef | Catalog, data: bytes, form_code: str, secret: str = "",
                  expected: Mapping[str, str] | None = None,
                  formulas: Iterable[tuple[str, str, bool]] = (), level: int | None = None) -> ParseResult:
-    """Run ``parse_return`` with the form loaded here, from ``forms_dir``, as it applies at ``level``.
+    """Run ``parse_return`` with the form ``form_code`` of ``catalog``, as it applies at ``level``.
 
-    The warm worker keeps its forms between uploads (reloaded when a definition file changes), so an
-    upload sends only its bytes across the pipe and the rules' per-form lookups are built once.
-    ``expected`` holds the assignment's ``plan_code``, ``unit_code`` and ``unit_name``.
+    Called in the worker through ``catalog_folder.run_with_catalog``: the worker keeps the web
+    process's catalog between uploads (``catalog_at``), so an upload sends only its bytes across the
+    pipe, the rules' per-form lookups are built once, and the return is read at the very version its
+    blank form was issued at. ``expected`` holds the assignment's ``plan_code``, ``unit_code`` and
+    ``unit_name``. Raises CatalogMismatch when the worker cannot have that version from disk.
     """
     from .form_levels import form_at_level
 
-    forms = _forms(forms_dir, _forms_signature(forms_dir))
+    forms = catalog_at(catalog)
     form = form_at_level(forms[form_code], level)
     want = Expected(form.code, form.version, form.layout_fingerprint, form_names={c: f.name for c, f in forms.items()},
                     **dict(expected or {}))

@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import audit, outbox, pending_uploads, reminders, upload_limits, value_packs
 from .blanks import almost_empty
-from .catalog import Form
+from .catalog import Catalog, Form
+from .catalog_folder import run_with_catalog
 from .form_levels import form_at_level
 from .extensions import db
 from .guard import Limits, Refusal, inspect
@@ -131,7 +132,7 @@ def _check_limits(assignment: Assignment, size: int, settings: UploadSettings, n
 
 
 def receive_return(assignment: Assignment, data: bytes, filename: str, uploader: User | None, note: str,
-                   received_at: datetime, forms: Mapping[str, Form], settings: UploadSettings,
+                   received_at: datetime, forms: Catalog, settings: UploadSettings,
                    origin: Origin | None = None) -> UploadOutcome:
     """Store ``data`` as the assignment's next version and commit; return it.
 
@@ -156,7 +157,7 @@ def receive_return(assignment: Assignment, data: bytes, filename: str, uploader:
         # from BEGIN (IMMEDIATE), and parses in other workers would queue behind this one. _store
         # rechecks duplicates through the unique key, so nothing relies on this snapshot.
         db.session.commit()
-        parsed = _parse(data, form, settings, _expected(assignment), inspected.formulas)
+        parsed = _parse(data, forms, form, settings, _expected(assignment), inspected.formulas)
         # The worker checked the identity before reading a value; checked again here against the
         # assignment itself, so no caller of the parser can skip it.
         refusal = check_identity(parsed.identity, Expected(
@@ -191,14 +192,15 @@ def _record_refusal(refusal: Refusal, target: str, uploader: User | None, sha256
     db.session.commit()
 
 
-def _parse(data: bytes, form: Form, settings: UploadSettings, expected: dict[str, str],
+def _parse(data: bytes, forms: Catalog, form: Form, settings: UploadSettings, expected: dict[str, str],
            formulas: tuple[tuple[str, str, bool], ...]) -> ParseResult:
     from . import isolation
 
     try:
-        return isolation.run("tracker.parsing:parse_upload", data, str(form.source.parent), form.code,
-                             settings.secret, expected, formulas, form.level, timeout=settings.parse_timeout,
-                             memory_limit=settings.parse_memory_limit)
+        # The worker reads the return with this process's catalog (its version), the one the blank came from.
+        return run_with_catalog("tracker.parsing:parse_upload", forms, data, form.code, settings.secret, expected,
+                                formulas, form.level, timeout=settings.parse_timeout,
+                                memory_limit=settings.parse_memory_limit)
     except isolation.WorkerTimeout as exc:
         raise Refusal("parse_timeout") from exc
     except isolation.WorkerMemoryError as exc:
@@ -299,7 +301,7 @@ def as_json(version: ReturnVersion, late: bool, status: str) -> dict[str, Any]:
                         "message": i.message} for i in version.issues]}
 
 
-def preview(assignment: Assignment, data: bytes, filename: str, forms: Mapping[str, Form],
+def preview(assignment: Assignment, data: bytes, filename: str, forms: Catalog,
             settings: UploadSettings) -> ParseResult | None:
     """Return what parsing ``data`` would find, storing nothing; None when the file would be refused.
 
@@ -311,7 +313,7 @@ def preview(assignment: Assignment, data: bytes, filename: str, forms: Mapping[s
     try:
         inspected = inspect(data, filename, guard_limits(forms, settings.max_bytes))
         db.session.commit()  # no read transaction held across the parse (see receive_return)
-        return _parse(data, forms[assignment.form_code], settings, _expected(assignment), inspected.formulas)
+        return _parse(data, forms, forms[assignment.form_code], settings, _expected(assignment), inspected.formulas)
     except Refusal:
         return None
 
@@ -324,7 +326,7 @@ def _send_receipts(settings: UploadSettings) -> None:
 
 
 def receive_upload(assignment: Assignment, upload: Upload | None, uploader: User, note: str, now: datetime,
-                   forms: Mapping[str, Form], settings: UploadSettings) -> UploadOutcome:
+                   forms: Catalog, settings: UploadSettings) -> UploadOutcome:
     """Store the file uploaded on the site or through the API as the assignment's next version, commit, and
     send its receipt after the request; return it. ``note`` is kept for department staff only, who upload
     on a unit's behalf.
@@ -347,7 +349,7 @@ def receive_upload(assignment: Assignment, upload: Upload | None, uploader: User
 
 
 def hold_if_almost_empty(assignment: Assignment, upload: Upload | None, uploader: User, now: datetime,
-                         forms: Mapping[str, Form], settings: UploadSettings) -> str | None:
+                         forms: Catalog, settings: UploadSettings) -> str | None:
     """Hold ``upload`` for confirmation and return its token when it is almost empty and the unit's newest
     version is complete; None, the stream rewound, for every other upload."""
     if upload is None or not upload.filename or assignment.form_code is None:
@@ -382,7 +384,7 @@ def drop_held(token: str, settings: UploadSettings) -> None:
 
 
 def store_held(assignment: Assignment, token: str, held: pending_uploads.Held, uploader: User, now: datetime,
-               forms: Mapping[str, Form], settings: UploadSettings) -> UploadOutcome:
+               forms: Catalog, settings: UploadSettings) -> UploadOutcome:
     """Store a held upload the user confirmed, as ``receive_upload`` does, and forget it once stored.
 
     Raises Refusal (the upload stays held), see ``receive_return``.

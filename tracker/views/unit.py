@@ -199,6 +199,7 @@ def original(plan_code: str, unit_code: str, number: int) -> Any:
 def annotated(plan_code: str, unit_code: str, number: int) -> Any:
     from .. import isolation
     from ..annotation import build_annotated
+    from ..catalog_folder import run_with_catalog
     from ..parsing import NARRATIVE_SHEET_CODE
 
     assignment = assignment_or_404(plan_code, unit_code)
@@ -213,10 +214,10 @@ def annotated(plan_code: str, unit_code: str, number: int) -> Any:
     # End the read transaction before waiting on the worker (SQLite holds its lock from BEGIN).
     db.session.commit()
     try:
-        data = isolation.run(f"{build_annotated.__module__}:{build_annotated.__name__}", str(form.source.parent),
-                             form.code, ctx, config["SECRET_KEY"], forms.sheet_password(), values, issues,
-                             NARRATIVE_SHEET_CODE, timeout=config["PARSE_TIMEOUT"],
-                             memory_limit=config["PARSE_MEMORY_LIMIT"])
+        data = run_with_catalog(f"{build_annotated.__module__}:{build_annotated.__name__}", forms.all_forms(),
+                                form.code, ctx, config["SECRET_KEY"], forms.sheet_password(), values, issues,
+                                NARRATIVE_SHEET_CODE, timeout=config["PARSE_TIMEOUT"],
+                                memory_limit=config["PARSE_MEMORY_LIMIT"])
     except isolation.WorkerError:
         abort(503, "Chưa lập được bản đánh dấu lỗi lúc này. Danh sách lỗi vẫn có trên trang kết quả; vui lòng thử "
               "lại sau ít phút.")
