@@ -252,8 +252,8 @@ def test_comment_reaches_the_other_side_once(app, client, login_as, smtp_server,
     assert "Đề nghị giải trình ô D6." in html and "Đã bổ sung giải trình." in html
     # Sending again changes nothing: one message per comment.
     with app.app_context():
-        from tracker import reminders
-        reminders.flush_pending(as_of=datetime.now(timezone.utc) + timedelta(hours=1))
+        from tracker import outbox
+        outbox.flush_pending(as_of=datetime.now(timezone.utc) + timedelta(hours=1))
         assert db.session.scalar(select(func.count()).select_from(VersionComment)) == 2
     assert len(smtp_server.messages) == 2
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake_fixtures import LUC_NGAN_CONTACT, XLSX, filled_return, make_email
-from tracker import reminders
+from tracker import contacts
 from tracker.extensions import db
 from tracker.models import IntakeRecord, OutboundMessage, ReturnVersion
 
@@ -108,7 +108,7 @@ def test_the_receipt_to_the_units_other_contacts_leaves_the_sender_out(app, runn
         from tracker.models import Unit
 
         unit = db.session.scalar(select(Unit).where(Unit.code == "219"))
-        reminders.set_contacts(unit, ["truongphong219@demo.bacgiang.vn"], add=True)
+        contacts.set_contacts(unit, ["truongphong219@demo.bacgiang.vn"], add=True)
         db.session.commit()
     raw = make_email(LUC_NGAN_CONTACT, [("bc.xlsx", filled_return(app, "219"), XLSX)])
     assert runner.invoke(args=["ingest-mail", "--eml", saved(tmp_path, "bc.eml", raw)]).exit_code == 0

@@ -15,11 +15,12 @@ import pytest
 from smtp import SmtpServer, free_port
 from sqlalchemy import delete, func, select
 
-from tracker import reminders
+from tracker import contacts, outbox, reminders
 from tracker.extensions import db
 from tracker.models import (Assignment, AuditEvent, Contact, OutboundMessage, Plan, ReturnVersion, Review,
                             Unit, User)
-from tracker.reminders import NO_CONTACTS, MessageStatus
+from tracker.contacts import NO_CONTACTS
+from tracker.messages import MessageStatus
 from versions import add_version
 
 VN = timezone(timedelta(hours=7))
@@ -261,7 +262,7 @@ def test_digest_goes_to_active_staff_on_demand(mail_app: Any, smtp_server: SmtpS
                                                login_as: Any) -> None:
     with mail_app.app_context():
         db.session.scalar(select(User).where(User.email == "canbo@demo.bacgiang.vn")).active = False
-        assert reminders.staff_addresses() == ["admin@demo.bacgiang.vn"]
+        assert contacts.staff_addresses() == ["admin@demo.bacgiang.vn"]
         db.session.scalar(select(User).where(User.email == "canbo@demo.bacgiang.vn")).active = True
         db.session.commit()
     add_version(mail_app, "219", 1, datetime.fromisoformat("2024-05-08T09:00+07:00"), complete=True)
@@ -291,8 +292,8 @@ def test_decide_digest_hour_plan_end_and_unique_keys(notify_app: Any) -> None:
         plan = db.session.scalar(select(Plan).where(Plan.code == PLAN))
         drafts, known = reminders.decide(plan, as_of)
         assert known == 0 and len(drafts) == 10
-        assert [reminders.store(d, as_of) for d in drafts] == [True] * 10
-        assert [reminders.store(d, as_of) for d in drafts] == [False] * 10  # the unique key holds
+        assert [outbox.store(d, as_of) for d in drafts] == [True] * 10
+        assert [outbox.store(d, as_of) for d in drafts] == [False] * 10  # the unique key holds
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 10
         assert reminders.decide(plan, as_of) == ([], 10)
@@ -333,7 +334,7 @@ def test_receipt_arrives_with_the_sha256_of_the_upload(mail_app: Any, smtp_serve
         assert reminders.queue_receipt(version) is True   # in the upload's transaction
         assert reminders.queue_receipt(version) is False  # same version, same key
         db.session.commit()
-        report = reminders.flush_pending(10)
+        report = outbox.flush_pending(10)
     assert report.sent == 1
     [receipt] = smtp_server.messages
     assert receipt.rcpt_tos == [contact("219")]
@@ -353,7 +354,7 @@ def test_returned_notice_carries_the_reason_and_what_to_do(mail_app: Any, smtp_s
         db.session.add(review)
         assert reminders.queue_returned(review) is True
         db.session.commit()
-        reminders.flush_pending(as_of=datetime.fromisoformat("2024-05-09T10:01+07:00"))
+        outbox.flush_pending(as_of=datetime.fromisoformat("2024-05-09T10:01+07:00"))
     [notice] = smtp_server.messages
     assert notice.subject.endswith("Báo cáo phiên bản 1 được trả lại để chỉnh sửa – Huyện Lạng Giang")
     text = notice.text()
@@ -369,7 +370,7 @@ def test_header_with_crlf_in_a_stored_message_is_refused_not_sent(mail_app: Any,
                                        recipients=[contact("213")], cc=[], subject="Chào\r\nBcc: ke-xau@example.com",
                                        body_text="x", next_attempt_at=datetime.fromisoformat(BEFORE)))
         db.session.commit()
-        report = reminders.flush_pending(as_of=datetime.fromisoformat(BEFORE))
+        report = outbox.flush_pending(as_of=datetime.fromisoformat(BEFORE))
     assert (report.sent, report.failed) == (0, 1)
     assert smtp_server.messages == []
     assert "xuống dòng" in rows(mail_app)[0].last_error

@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import reminders
+from . import contacts, outbox, reminders
 from .extensions import db
 from .models import unit_by_code
 from .timeutil import fmt_datetime, local_date, parse_instant, utc_now
@@ -22,8 +22,8 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def _describe(draft: reminders.Draft) -> str:
-    kind = reminders.MessageKind(draft.kind).label
+def _describe(draft: outbox.Draft) -> str:
+    kind = draft.kind.label
     to = ", ".join(draft.recipients) or "(không có người nhận)"
     cc = f"; đồng gửi {', '.join(draft.cc)}" if draft.cc else ""
     unit = draft.unit_key or "Sở"
@@ -92,7 +92,7 @@ def send_reminders_command(as_of_text: str | None, dry_run: bool, plan_code: str
     click.echo(f"Thư mới: {len(report.queued)}; đã quyết định từ trước (không tạo lại): {report.already_decided}.")
     for draft in report.queued:
         click.echo(_describe(draft))
-    flush = report.flush or reminders.FlushReport()
+    flush = report.flush or outbox.FlushReport()
     click.echo(f"Đã gửi: {flush.sent}; sẽ thử lại sau: {flush.retrying}; không gửi được: {flush.failed}.")
     for line in flush.errors:
         click.echo(f"  Lỗi: {line}", err=True)
@@ -112,10 +112,10 @@ def set_contacts_command(unit_code: str, emails: tuple[str, ...], add: bool) -> 
     unit = unit_by_code(unit_code, local_date(utc_now()), or_before=True)
     if unit is None:
         raise click.ClickException(f"Không tìm thấy đơn vị mã «{unit_code}».")
-    addresses = [a for text in emails for a in reminders.parse_addresses(text)]
+    addresses = [a for text in emails for a in contacts.parse_addresses(text)]
     try:
-        change = reminders.set_contacts(unit, addresses, add=add, actor="cli")
-    except reminders.ContactError as exc:
+        change = contacts.set_contacts(unit, addresses, add=add, actor="cli")
+    except contacts.ContactError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     db.session.commit()

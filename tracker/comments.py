@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import audit, reminders
+from . import audit, contacts, reminders
 from .extensions import db
 from .models import Contact, ReturnVersion, Review, Role, User, VersionComment
 
@@ -38,15 +38,15 @@ def _department_side(version: ReturnVersion) -> list[str]:
     involved = list(db.session.scalars(
         select(User.email).where(User.id.in_(reviewers.union(commenters)), User.active.is_(True),
                                  User.role.in_((Role.ADMIN, Role.STAFF))).order_by(User.email)))
-    return involved or reminders.staff_addresses()
+    return involved or contacts.staff_addresses()
 
 
 def _unit_side(version: ReturnVersion) -> list[str]:
     unit = version.assignment.unit
-    contacts = list(db.session.scalars(select(Contact.email).where(Contact.unit_id == unit.id)
-                                       .order_by(Contact.email)))
-    officers = reminders.unit_officer_addresses(unit.id)
-    return contacts + [a for a in officers if a not in contacts]
+    addresses = list(db.session.scalars(select(Contact.email).where(Contact.unit_id == unit.id)
+                                        .order_by(Contact.email)))
+    officers = contacts.unit_officer_addresses(unit.id)
+    return addresses + [a for a in officers if a not in addresses]
 
 
 def add_comment(version: ReturnVersion, author: Any, text: str, now: datetime) -> VersionComment:

@@ -16,7 +16,7 @@ from flask import current_app
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from . import audit, forms, reminders
+from . import audit, forms, outbox, reminders
 from .chase import remind
 from .comments import add_comment
 from .compliance import ReviewState
@@ -88,7 +88,7 @@ def _upload(plan: Plan, code: str, when: datetime, officer: User, report: StoryR
     name = f"du-lieu-mau_{code}_{when.astimezone(LOCAL_TZ):%d%m%H%M}.xlsx"
     outcome = receive_return(assignment, _workbook(assignment, blanks, scale), name, officer, DEMO_NOTE, when,
                              forms.all_forms(), settings)
-    reminders.flush_pending(as_of=when)
+    outbox.flush_pending(as_of=when)
     report.versions += 1
     version = outcome.version
     report.lines.append(f"{assignment.unit.name}: phiên bản {version.version}, {version.errors} lỗi")
@@ -107,7 +107,7 @@ def _review(version: ReturnVersion, staff: User, when: datetime, reason: str, re
     if reason:
         reminders.queue_returned(review)
     db.session.commit()
-    reminders.flush_pending(as_of=when)
+    outbox.flush_pending(as_of=when)
     report.reviews += 1
 
 
@@ -155,7 +155,7 @@ def tell_story() -> StoryReport:
         add_comment(v217, officers["217"], "Đơn vị đã nhận ý kiến, sẽ đối chiếu với Công an huyện và gửi lại "
                     "trong tuần.", _at(8, 10, 30))
         db.session.commit()
-        reminders.flush_pending(as_of=_at(8, 10, 30))
+        outbox.flush_pending(as_of=_at(8, 10, 30))
         _upload(plan, "215", _at(8, 16, 40), officers["215"], report)
         _scheduled(_at(9, 7))
         v219 = _upload(plan, "219", _at(9, 10, 5), officers["219"], report, scale=3)
@@ -167,7 +167,7 @@ def tell_story() -> StoryReport:
         for code in ("220", "221"):
             remind(plan, _assignment(plan, code).unit, _at(13, 9), staff)
         db.session.commit()
-        reminders.flush_pending(as_of=_at(13, 9))
+        outbox.flush_pending(as_of=_at(13, 9))
         _scheduled(_at(14, 7))
     finally:
         current_app.config["MAIL_SERVER"] = saved_server

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, documents, isolation, mailer, reminders, returns
+from . import audit, documents, isolation, mailer, outbox, reminders, returns
 from .catalog import Form
 from .email_address import InvalidEmail, normalize_email
 from .extensions import db
@@ -33,6 +33,7 @@ from .forms import form_label
 from .guard import Refusal, inspect
 from .intake_imap import ImapSettings, Mailbox, MailboxError
 from .intake_mime import PDF, SPREADSHEET, MailMessage, MimeLimits, read_message
+from .messages import MessageKind
 from .models import (Assignment, Contact, IntakeMessage, IntakeRecord, Plan, ReturnVersion, Role, Unit, User,
                      assignment_for, plan_by_code, unit_by_code)
 from .plans import refuse_unless_open
@@ -429,7 +430,7 @@ class RunReport:
 
     messages: tuple[MessageReport, ...]
     error: str = ""
-    flush: reminders.FlushReport | None = None
+    flush: outbox.FlushReport | None = None
     dry_run: bool = False
 
 
@@ -462,7 +463,7 @@ def ingest_mailbox(imap: ImapSettings, now: datetime, forms: Mapping[str, Form],
     except MailboxError as exc:
         db.session.rollback()
         error = str(exc)
-    flush = None if dry_run else reminders.flush_pending(as_of=now)
+    flush = None if dry_run else outbox.flush_pending(as_of=now)
     return RunReport(tuple(done), "\n".join(filter(None, [error, *failed])), flush, dry_run)
 
 
@@ -485,7 +486,7 @@ def ingest_files(files: Sequence[tuple[str, bytes]], now: datetime, forms: Mappi
     failed: list[str] = []
     reports = [_guarded(RawMessage(data, None, "eml", name), now, forms, settings, dry_run, failed)
                for name, data in files]
-    flush = None if dry_run else reminders.flush_pending(as_of=now)
+    flush = None if dry_run else outbox.flush_pending(as_of=now)
     return RunReport(tuple(r for r in reports if r is not None), "\n".join(failed), flush, dry_run)
 
 
@@ -509,7 +510,7 @@ def _reply_once(row_id: int, mail: MailMessage, now: datetime) -> bool:
         return False
     row = db.session.get(IntakeMessage, row_id)
     assert row is not None
-    reminders.store(reply_draft(row), now)
+    outbox.store(reply_draft(row), now)
     db.session.commit()
     return True
 
@@ -524,7 +525,7 @@ def _issue_groups(version: ReturnVersion) -> list[tuple[str, list[dict[str, str]
                      for i in issues]) for sheet, issues in returns.issues_by_sheet(version)]
 
 
-def reply_draft(row: IntakeMessage) -> reminders.Draft:
+def reply_draft(row: IntakeMessage) -> outbox.Draft:
     """Return the reply to the sender of ``row``: each attachment's outcome, in the web page's words."""
     entries = []
     plan: Plan | None = None
@@ -550,6 +551,6 @@ def reply_draft(row: IntakeMessage) -> reminders.Draft:
     prefix = current_app.config.get("MAIL_SUBJECT_PREFIX", reminders.DEFAULT_SUBJECT_PREFIX)
     subject = " ".join(f"{prefix} Kết quả nhận báo cáo qua thư: {row.subject or '(không có tiêu đề)'}".split())
     step = "m" + hashlib.sha256(row.message_id.encode()).hexdigest()[:40]
-    return reminders.Draft(plan_id=plan.id if plan is not None else None, plan_code=plan.code if plan else "",
-                           unit_key=unit_key, kind=reminders.MessageKind.INTAKE_REPLY.value, step=step,
+    return outbox.Draft(plan_id=plan.id if plan is not None else None, plan_code=plan.code if plan else "",
+                           unit_key=unit_key, kind=MessageKind.INTAKE_REPLY, step=step,
                            recipients=(row.sender,), cc=(), subject=subject[:500], body_text=text, body_html=html)

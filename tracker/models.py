@@ -19,6 +19,7 @@ from sqlalchemy.types import TypeDecorator
 from .compliance import ReviewState
 from .extensions import db
 from .labels import column_type
+from .messages import MessageKind, MessageStatus
 from .timeutil import as_utc, local_date, utc_now
 
 
@@ -437,14 +438,14 @@ class OutboundMessage(db.Model):
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
     # Unit code, or "" for messages to the department: NULL would not take part in the unique key.
     unit_key: Mapped[str] = mapped_column(String(16), default="")
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[MessageKind] = mapped_column(column_type(MessageKind, 32))
     step: Mapped[str] = mapped_column(String(64))
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     cc: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject: Mapped[str] = mapped_column(String(500))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    status: Mapped[MessageStatus] = mapped_column(column_type(MessageStatus, 16), default=MessageStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

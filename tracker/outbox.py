@@ -1,8 +1,11 @@
 """The outbox: stored messages claimed, sent after commit and marked, with no transaction open on SMTP.
 
-Messages are queued (``reminders.store``) inside the transaction of whatever caused them and sent
-here after that commit: by the request itself once it has committed (``send_after_request``), by
-``flask send-reminders`` and by the staff's buttons. Sending works in three short transactions per
+Every kind of mail goes through here: a decided and rendered ``Draft`` (reminder, receipt, review
+notice, comment, digest, intake reply) is stored once under its key (plan, unit, kind, step) by
+``store``, inside the transaction of whatever caused it, and sent after that commit: by the request
+itself once it has committed (``send_after_request``), by ``flask send-reminders``, ``ingest-mail`` and
+the demo story. A password reset link is the one message never stored (its token must not sit in a
+table): ``send_message_after_request`` delivers it. Sending works in three short transactions per
 message at most, and never holds one while talking to the SMTP server:
 
 1. claim: a conditional UPDATE moves due rows to ``sending`` (one of two concurrent senders wins each
@@ -17,7 +20,6 @@ written in docs/production.md.
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 import threading
 import time
@@ -28,10 +30,13 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from . import mailer
+from . import contacts, mailer
+from .compliance import require_aware
 from .extensions import db
+from .messages import MessageKind, MessageStatus
 from .models import OutboundMessage, Plan
 from .timeutil import as_utc, utc_now
 
@@ -41,24 +46,26 @@ RETRY_BASE = timedelta(minutes=5)
 CLAIM_LEASE = timedelta(minutes=15)
 
 
-class MessageStatus(enum.StrEnum):
-    """Where a stored message is in its life; ``sending`` means claimed by a running sender."""
+@dataclass(frozen=True)
+class Draft:
+    """A message decided and rendered, not yet stored; ``error`` set means it cannot be sent."""
 
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
+    plan_id: int | None  # None: a reply to an intake message that named no plan
+    plan_code: str
+    unit_key: str
+    kind: MessageKind
+    step: str
+    recipients: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    body_text: str
+    body_html: str
+    error: str = ""
 
     @property
-    def label(self) -> str:
-        """Return the Vietnamese label shown on the mail log."""
-        return {"pending": "Chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi",
-                "failed": "Không gửi được"}[self.value]
-
-    @property
-    def tone(self) -> str:
-        """Return the badge colour class."""
-        return {"pending": "info", "sending": "info", "sent": "ok", "failed": "bad"}[self.value]
+    def key(self) -> tuple[int | None, str, str, str]:
+        """Return the unique key (plan_id, unit_key, kind, step)."""
+        return (self.plan_id, self.unit_key, self.kind, self.step)
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,69 @@ def department_cc(plan: Plan) -> str:
     """Return the department mailbox copied on repeated overdue notices ('' when none is set)."""
     return plan.department_email or current_app.config.get("DEPARTMENT_EMAIL") or ""
 
+
+# ---------------------------------------------------------------------------------------------
+# Storing once
+
+def store(draft: Draft, as_of: datetime, due_at: datetime | None = None) -> bool:
+    """Add ``draft`` as an OutboundMessage unless its key exists, due at ``due_at`` (default ``as_of``);
+    return True when it was inserted.
+
+    Does not commit: the caller's transaction stores it with whatever caused it. A draft with an
+    ``error`` is stored as failed at once, so staff see why it could not go.
+    """
+    as_of = as_utc(as_of)
+    values: dict[str, Any] = {
+        "plan_id": draft.plan_id, "unit_key": draft.unit_key, "kind": draft.kind, "step": draft.step,
+        "recipients": list(draft.recipients), "cc": list(draft.cc), "subject": draft.subject[:500],
+        "body_text": draft.body_text, "body_html": draft.body_html, "attempts": 0,
+        "status": MessageStatus.FAILED.value if draft.error else MessageStatus.PENDING.value,
+        "last_error": draft.error, "next_attempt_at": None if draft.error else as_utc(due_at or as_of),
+        "created_at": as_of, "sent_at": None, "eml_path": ""}
+    table = OutboundMessage.__table__
+    dialect = db.session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        # ON CONFLICT DO NOTHING: a concurrent run that inserted the key first wins, silently.
+        # RETURNING, not rowcount: psycopg 3 reports -1 rows for this statement through SQLAlchemy 2.1.
+        inserted = db.session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing()
+                                      .returning(table.c.id)).first()
+        return inserted is not None
+    try:
+        with db.session.begin_nested():
+            db.session.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False  # already decided by an earlier or concurrent run
+    return True
+
+
+def requeue(message: OutboundMessage, as_of: datetime) -> None:
+    """Make a failed ``message`` pending again at ``as_of`` with fresh recipients and zero attempts.
+
+    Unit messages take the unit's current contacts, the digest the current staff; when there is
+    still nobody to send to the message stays failed with the reason. The caller commits.
+    """
+    require_aware(as_of, "as_of")
+    if message.kind is MessageKind.DIGEST:
+        recipients, missing = contacts.staff_addresses(), contacts.NO_STAFF
+    elif message.kind is MessageKind.INTAKE_REPLY:
+        recipients, missing = list(message.recipients), "Thư gửi đến không có địa chỉ người gửi"
+    else:
+        recipients, missing = (contacts.unit_addresses([message.unit_key], message.plan_id)[message.unit_key],
+                              contacts.NO_CONTACTS)
+    message.recipients = list(recipients)
+    message.attempts = 0
+    if recipients:
+        message.status, message.last_error, message.next_attempt_at = MessageStatus.PENDING, "", as_of
+    else:
+        message.status, message.last_error, message.next_attempt_at = MessageStatus.FAILED, missing, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
 
 def key_text(plan_code: str | None, unit_key: str, kind: str, step: str) -> str:
     """Return a message's key as the X-Tracker-Key header shows it."""

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from .extensions import db
 from .models import Assignment, OutboundMessage, Plan, ReturnVersion, Review
-from .reminders import REMINDER_KINDS, MessageStatus
+from .messages import REMINDER_KINDS, MessageStatus
 from .compliance import require_aware
 from .standing_cache import cached
 from .timeliness import (Receipt, ReviewEvent, SeriesFacts, Timeliness, UnitEvents, series_facts,

@@ -1,6 +1,6 @@
 """Decide which reminder messages are due at an explicit instant; pure, no clock, no database.
 
-The caller (``reminders``) builds, sends and logs the messages; the log's key
+The caller (``reminders``) drafts the messages and the outbox stores, sends and logs them; the log's key
 ``(plan, unit, kind, step)`` is unique, so every step here is deterministic and a message
 listed again by a later run is simply not sent twice.
 
@@ -15,29 +15,19 @@ Receipts and "returned for correction" messages are sent on the event, elsewhere
 """
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from tracker.compliance import Standing, Status, require_aware
+from tracker.messages import MessageKind
 from tracker.timeutil import LOCAL_TZ_NAME, zone_named
 
 _DAY = timedelta(days=1)
 
 # Units that have not yet sent a complete return are the only ones chased about the deadline.
 _CHASED = frozenset({Status.NOT_DUE, Status.OVERDUE, Status.INCOMPLETE})
-
-
-class Kind(enum.StrEnum):
-    """The kinds of scheduled message; ``Due.kind`` holds the plain value."""
-
-    DEADLINE_APPROACHING = "deadline_approaching"
-    OVERDUE = "overdue"
-    VISIT_APPROACHING = "visit_approaching"
-    DIGEST = "digest"
-
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ class UnitFacts:
 class Due:
     """One message due now; ``unit_code`` is None for the department digest."""
 
-    kind: str
+    kind: MessageKind  # one of the four scheduled kinds
     unit_code: str | None
     step: str
     cc_department: bool
@@ -158,15 +148,15 @@ def due_messages(
         status = unit.standing.status
         if status in _CHASED:
             if approaching is not None and status is not Status.OVERDUE:
-                due.append(Due(Kind.DEADLINE_APPROACHING.value, unit.unit_code, approaching, False))
+                due.append(Due(MessageKind.DEADLINE_APPROACHING, unit.unit_code, approaching, False))
             if overdue is not None and status is not Status.NOT_DUE:
-                due.append(Due(Kind.OVERDUE.value, unit.unit_code, f"o{overdue}", overdue >= 2))
+                due.append(Due(MessageKind.OVERDUE, unit.unit_code, f"o{overdue}", overdue >= 2))
         for visit in sorted(set(unit.visits)):
             start, end = _visit_window(visit, settings.visit_days_before, zone)
             if start <= as_of < end:
-                due.append(Due(Kind.VISIT_APPROACHING.value, unit.unit_code, visit.isoformat(), False))
+                due.append(Due(MessageKind.VISIT_APPROACHING, unit.unit_code, visit.isoformat(), False))
 
     local = as_of.astimezone(zone)
     if local.hour >= settings.digest_hour:
-        due.append(Due(Kind.DIGEST.value, None, local.date().isoformat(), False))
+        due.append(Due(MessageKind.DIGEST, None, local.date().isoformat(), False))
     return due

@@ -1,124 +1,40 @@
-"""Reminder and notification emails: decide what is due at ``as_of``, store it once, send it, log it.
-
-Every message has a key (plan, unit, kind, step) that the database keeps unique, so deciding the
-same thing twice, or in two processes at once, stores it once. Sending claims each stored message
-with a conditional UPDATE before talking to the SMTP server, so two concurrent senders never send the
-same row twice. A message that fails waits ``RETRY_BASE × 2^(attempts-1)`` and is tried again by a
-later run; after MAIL_MAX_ATTEMPTS tries it is marked failed for staff to see on the mail log.
+"""Reminder and notification emails: decide what is due at ``as_of`` and draft it; the outbox does the rest.
 
 Scheduled kinds (deadline approaching, overdue, visit approaching, digest) are decided by
-``reminder_rules.due_messages``; receipts and "returned for correction" messages are queued by the
-upload and review use cases inside their own transaction, then sent by ``outbox.flush_pending``
-(re-exported here) after their commit, with no transaction open while the SMTP server is talked to.
+``reminder_rules.due_messages`` and drafted here; receipts, "returned for correction" notices,
+comments and manual reminders are drafted here when the upload, review and chase use cases ask, inside
+their own transaction. Every draft is stored once under its key by ``outbox.store`` and sent by the
+outbox after the commit, with no transaction open while the SMTP server is talked to. Who receives
+each message is ``contacts``'s business.
 """
 from __future__ import annotations
 
-import enum
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 
-from . import audit, mailer
-from .outbox import (CLAIM_LEASE, RETRY_BASE, FlushReport, MessageStatus, department_cc, due_filter,
-                     flush_pending)
+from . import contacts, mailer, outbox
 from .compliance import Status, require_aware, summarize
-from .email_address import InvalidEmail, normalize_email
 from .extensions import db
 from .forms import form_label
-from .models import (Assignment, Contact, OutboundMessage, Plan, PlanState, ReturnVersion, Review, Role,
-                     Unit, User, Visit)
-from .reminder_rules import Due, Kind, ReminderSettings, UnitFacts, due_messages
+from .messages import MessageKind, MessageStatus
+from .models import Assignment, OutboundMessage, Plan, PlanState, ReturnVersion, Review, Visit
+from .outbox import Draft
+from .reminder_rules import Due, ReminderSettings, UnitFacts, due_messages
 from .standings import UnitStanding, plan_standings
-from .timeutil import as_utc, fmt_date, fmt_datetime, local
+from .timeutil import as_utc, fmt_date, fmt_datetime
 from .wording import deadline_wording
 
 DEFAULT_SUBJECT_PREFIX = "[Sở LĐTBXH Bắc Giang]"
-NO_CONTACTS = "Đơn vị chưa có địa chỉ email liên hệ"
-NO_STAFF = "Chưa có cán bộ Sở nào đang hoạt động để nhận bản tổng hợp"
-
-
-class MessageKind(enum.StrEnum):
-    """Every kind of message the tracker sends; the stored ``OutboundMessage.kind`` is the value."""
-
-    DEADLINE_APPROACHING = "deadline_approaching"
-    OVERDUE = "overdue"
-    RECEIPT = "receipt"
-    RETURNED = "returned"
-    VISIT_APPROACHING = "visit_approaching"
-    DIGEST = "digest"
-    INTAKE_REPLY = "intake_reply"
-    MANUAL_REMINDER = "manual_reminder"
-    COMMENT = "comment"
-
-
-    @property
-    def label(self) -> str:
-        """Return the Vietnamese label shown on the mail log."""
-        return _KIND_LABELS[self]
-
-
-_KIND_LABELS = {
-    MessageKind.DEADLINE_APPROACHING: "Nhắc hạn nộp",
-    MessageKind.OVERDUE: "Nhắc quá hạn",
-    MessageKind.RECEIPT: "Xác nhận đã nhận",
-    MessageKind.RETURNED: "Trả lại để chỉnh sửa",
-    MessageKind.VISIT_APPROACHING: "Sắp đến lịch kiểm tra",
-    MessageKind.DIGEST: "Bản tổng hợp",
-    MessageKind.INTAKE_REPLY: "Trả lời thư gửi báo cáo",
-    MessageKind.MANUAL_REMINDER: "Nhắc nộp (cán bộ Sở gửi)",
-    MessageKind.COMMENT: "Ý kiến trao đổi",
-}
-
-# Every kind that asks a unit to report: "last reminded" on the chase list and in the status API.
-REMINDER_KINDS = (MessageKind.DEADLINE_APPROACHING.value, MessageKind.OVERDUE.value,
-                  MessageKind.MANUAL_REMINDER.value)
-
-
-OUTBOX_LABEL = "Đã ghi vào hộp thư đi"
-
-
-def status_label(status: str, eml_path: str) -> str:
-    """Return the mail log's word for a message: one written to the .eml outbox was not sent anywhere."""
-    if status == MessageStatus.SENT.value and eml_path:
-        return OUTBOX_LABEL
-    return MessageStatus(status).label
 
 
 class ReminderError(ValueError):
     """A reminder command cannot run as asked; the message says why, in Vietnamese."""
-
-
-class ContactError(ValueError):
-    """Contact addresses cannot be saved as given; the message says why, in Vietnamese."""
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A message decided and rendered, not yet stored; ``error`` set means it cannot be sent."""
-
-    plan_id: int | None  # None: a reply to an intake message that named no plan
-    plan_code: str
-    unit_key: str
-    kind: str
-    step: str
-    recipients: tuple[str, ...]
-    cc: tuple[str, ...]
-    subject: str
-    body_text: str
-    body_html: str
-    error: str = ""
-
-    @property
-    def key(self) -> tuple[int, str, str, str]:
-        """Return the unique key (plan_id, unit_key, kind, step)."""
-        return (self.plan_id, self.unit_key, self.kind, self.step)
 
 
 @dataclass(frozen=True)
@@ -131,26 +47,12 @@ class RunReport:
     queued: tuple[Draft, ...]
     already_decided: int
     pending_due: int
-    flush: FlushReport | None
+    flush: outbox.FlushReport | None
     problems: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ContactChange:
-    """A unit's contact addresses before and after a change."""
-
-    unit_code: str
-    before: tuple[str, ...]
-    after: tuple[str, ...]
-
-    @property
-    def changed(self) -> bool:
-        """Return True when the list of addresses differs."""
-        return self.before != self.after
-
-
 # ---------------------------------------------------------------------------------------------
-# Settings, addresses and wording
+# Settings and wording
 
 def settings_for(plan: Plan) -> ReminderSettings:
     """Return the plan's ReminderSettings (defaults for missing keys); raise ValueError if invalid."""
@@ -160,11 +62,6 @@ def settings_for(plan: Plan) -> ReminderSettings:
         if key in known:
             values[key] = tuple(int(d) for d in value) if key == "approaching_days" else value
     return ReminderSettings(**values)
-
-
-def parse_addresses(text: str) -> list[str]:
-    """Split ``text`` on commas, semicolons and white space; return the non-empty pieces in order."""
-    return [piece for piece in re.split(r"[\s,;]+", text) if piece]
 
 
 def _subject(text: str) -> str:
@@ -185,31 +82,7 @@ def _version_path(plan_code: str, unit_code: str, version: int) -> str:
 def _common(plan: Plan, as_of: datetime) -> dict[str, Any]:
     return {"plan": plan, "as_of": as_of, "as_of_text": fmt_datetime(as_of),
             "deadline_text": deadline_wording(plan.deadline),
-            "department_email": department_cc(plan)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Who receives what
-
-def _contacts(unit_codes: Iterable[str], plan_id: int) -> dict[str, list[str]]:
-    codes = list(unit_codes)
-    found: dict[str, list[str]] = defaultdict(list)
-    if not codes:
-        return found
-    # Codes are reused across maps: only the units the plan assigns are meant.
-    rows = db.session.execute(select(Unit.code, Contact.email).join(Contact, Contact.unit_id == Unit.id)
-                              .where(Unit.code.in_(codes),
-                                     Unit.id.in_(select(Assignment.unit_id).where(Assignment.plan_id == plan_id)))
-                              .order_by(Unit.code, Contact.email))
-    for code, email in rows:
-        found[code].append(email)
-    return found
-
-
-def staff_addresses() -> list[str]:
-    """Return the email addresses of active admin and staff users, sorted."""
-    return list(db.session.scalars(select(User.email).where(User.role.in_((Role.ADMIN, Role.STAFF)),
-                                                            User.active.is_(True)).order_by(User.email)))
+            "department_email": outbox.department_cc(plan)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,9 +90,9 @@ def staff_addresses() -> list[str]:
 
 def _draft(plan: Plan, unit_key: str, kind: MessageKind, step: str, recipients: Sequence[str],
            subject: str, template: str, context: dict[str, Any], cc: Sequence[str] = (),
-           missing: str = NO_CONTACTS) -> Draft:
+           missing: str = contacts.NO_CONTACTS) -> Draft:
     text, html = mailer.render_pair(template, **context)
-    return Draft(plan_id=plan.id, plan_code=plan.code, unit_key=unit_key, kind=kind.value, step=step,
+    return Draft(plan_id=plan.id, plan_code=plan.code, unit_key=unit_key, kind=kind, step=step,
                  recipients=tuple(recipients), cc=tuple(c for c in cc if c and c not in recipients),
                  subject=_subject(subject), body_text=text, body_html=html,
                  error="" if recipients else missing)
@@ -233,7 +106,7 @@ def _unit_context(plan: Plan, us: UnitStanding, as_of: datetime) -> dict[str, An
 
 
 def _scheduled_draft(plan: Plan, due: Due, standings: dict[str, UnitStanding],
-                     contacts: dict[str, list[str]], visits: dict[tuple[str, str], Visit],
+                     addresses: dict[str, list[str]], visits: dict[tuple[str, str], Visit],
                      settings: ReminderSettings, as_of: datetime) -> Draft:
     kind = MessageKind(due.kind)
     if kind is MessageKind.DIGEST:
@@ -241,7 +114,7 @@ def _scheduled_draft(plan: Plan, due: Due, standings: dict[str, UnitStanding],
     assert due.unit_code is not None  # only the digest has no unit
     us = standings[due.unit_code]
     context = _unit_context(plan, us, as_of)
-    to = contacts.get(us.unit_code, [])
+    to = addresses.get(us.unit_code, [])
     st = us.standing
     if kind is MessageKind.DEADLINE_APPROACHING:
         days = st.days_left or int(due.step.lstrip("d"))
@@ -250,7 +123,7 @@ def _scheduled_draft(plan: Plan, due: Due, standings: dict[str, UnitStanding],
                       "deadline_approaching", {**context, "days_left": days})
     if kind is MessageKind.OVERDUE:
         number = int(due.step.lstrip("o"))
-        cc = [department_cc(plan)] if due.cc_department else []
+        cc = [outbox.department_cc(plan)] if due.cc_department else []
         return _draft(plan, us.unit_code, kind, due.step, to,
                       f"Báo cáo đã quá hạn {st.days_late or 1} ngày (nhắc lần {number}) – {us.unit_name}",
                       "overdue", {**context, "days_late": st.days_late or 1, "number": number,
@@ -272,9 +145,9 @@ def digest_draft(plan: Plan, as_of: datetime, step: str) -> Draft:
     context = {**_common(plan, as_of), "rows": rows, "summary": summary, "Status": Status,
                "statuses": list(Status),
                "link": mailer.public_url(f"/plans/{plan.code}/dashboard")}
-    return _draft(plan, "", MessageKind.DIGEST, step, staff_addresses(),
+    return _draft(plan, "", MessageKind.DIGEST, step, contacts.staff_addresses(),
                   f"Tổng hợp tình hình nộp báo cáo ngày {local_day}: {summary.complete}/{summary.required} "
-                  "đơn vị đã nộp đầy đủ", "digest", context, missing=NO_STAFF)
+                  "đơn vị đã nộp đầy đủ", "digest", context, missing=contacts.NO_STAFF)
 
 
 def _plan_window(plan: Plan, settings: ReminderSettings) -> tuple[datetime | None, datetime]:
@@ -305,52 +178,14 @@ def decide(plan: Plan, as_of: datetime) -> tuple[list[Draft], int]:
     due = due_messages(facts, plan.deadline, as_of, settings)
     start, end = _plan_window(plan, settings)
     if not ((start is None or as_of >= start) and as_of < end):
-        due = [d for d in due if d.kind != Kind.DIGEST.value]
+        due = [d for d in due if d.kind is not MessageKind.DIGEST]
     stored = set(db.session.execute(
         select(OutboundMessage.unit_key, OutboundMessage.kind, OutboundMessage.step)
         .where(OutboundMessage.plan_id == plan.id, OutboundMessage.kind.in_({d.kind for d in due}))).all())
     fresh = [d for d in due if (d.unit_code or "", d.kind, d.step) not in stored]
-    contacts = _contacts((d.unit_code for d in fresh if d.unit_code), plan.id)
-    drafts = [_scheduled_draft(plan, d, standings, contacts, visits, settings, as_of) for d in fresh]
+    addresses = contacts.unit_addresses((d.unit_code for d in fresh if d.unit_code), plan.id)
+    drafts = [_scheduled_draft(plan, d, standings, addresses, visits, settings, as_of) for d in fresh]
     return drafts, len(due) - len(fresh)
-
-
-# ---------------------------------------------------------------------------------------------
-# Storing once
-
-def store(draft: Draft, as_of: datetime, due_at: datetime | None = None) -> bool:
-    """Add ``draft`` as an OutboundMessage unless its key exists, due at ``due_at`` (default ``as_of``);
-    return True when it was inserted.
-
-    Does not commit: the caller's transaction stores it with whatever caused it. A draft with an
-    ``error`` is stored as failed at once, so staff see why it could not go.
-    """
-    as_of = as_utc(as_of)
-    values: dict[str, Any] = {
-        "plan_id": draft.plan_id, "unit_key": draft.unit_key, "kind": draft.kind, "step": draft.step,
-        "recipients": list(draft.recipients), "cc": list(draft.cc), "subject": draft.subject[:500],
-        "body_text": draft.body_text, "body_html": draft.body_html, "attempts": 0,
-        "status": MessageStatus.FAILED.value if draft.error else MessageStatus.PENDING.value,
-        "last_error": draft.error, "next_attempt_at": None if draft.error else as_utc(due_at or as_of),
-        "created_at": as_of, "sent_at": None, "eml_path": ""}
-    table = OutboundMessage.__table__
-    dialect = db.session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        # ON CONFLICT DO NOTHING: a concurrent run that inserted the key first wins, silently.
-        # RETURNING, not rowcount: psycopg 3 reports -1 rows for this statement through SQLAlchemy 2.1.
-        inserted = db.session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing()
-                                      .returning(table.c.id)).first()
-        return inserted is not None
-    try:
-        with db.session.begin_nested():
-            db.session.execute(insert(table).values(**values))
-    except IntegrityError:
-        return False  # already decided by an earlier or concurrent run
-    return True
 
 
 def _receipt_draft(version: ReturnVersion, earlier: Sequence[ReturnVersion]) -> Draft | None:
@@ -364,7 +199,7 @@ def _receipt_draft(version: ReturnVersion, earlier: Sequence[ReturnVersion]) -> 
                "link": mailer.public_url(_version_path(plan.code, unit.code, version.version)),
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code))}
     state = "đầy đủ" if version.complete else "chưa đầy đủ"
-    recipients = _contacts([unit.code], plan.id)[unit.code]
+    recipients = contacts.unit_addresses([unit.code], plan.id)[unit.code]
     if version.source == "email" and version.sender:
         # The sender gets the intake's own reply (receipt and problems in one message), not this one too.
         recipients = [r for r in recipients if r != version.sender.lower()]
@@ -395,12 +230,12 @@ def queue_receipt(version: ReturnVersion, coalesce: timedelta | None = None) -> 
     latest = db.session.scalar(
         select(OutboundMessage).where(OutboundMessage.plan_id == assignment.plan_id,
                                       OutboundMessage.unit_key == assignment.unit.code,
-                                      OutboundMessage.kind == MessageKind.RECEIPT.value)
+                                      OutboundMessage.kind == MessageKind.RECEIPT)
         .order_by(OutboundMessage.id.desc()).limit(1))
     due = received
     if latest is not None:
         first = _step_version(latest.step)
-        if latest.status == MessageStatus.PENDING.value and first is not None and first <= version.version:
+        if latest.status is MessageStatus.PENDING and first is not None and first <= version.version:
             draft = _receipt_draft(version, _versions_between(assignment.id, first, version.version))
             if draft is None:
                 return False
@@ -409,7 +244,7 @@ def queue_receipt(version: ReturnVersion, coalesce: timedelta | None = None) -> 
             table = OutboundMessage.__table__
             # Conditional: a sender that claimed the row meanwhile sends the old text; we then queue anew.
             changed = db.session.execute(
-                update(table).where(table.c.id == latest.id, table.c.status == MessageStatus.PENDING.value,
+                update(table).where(table.c.id == latest.id, table.c.status == MessageStatus.PENDING,
                                     table.c.attempts == latest.attempts)
                 .values(subject=draft.subject[:500], body_text=draft.body_text, body_html=draft.body_html,
                         recipients=list(draft.recipients)))
@@ -420,7 +255,7 @@ def queue_receipt(version: ReturnVersion, coalesce: timedelta | None = None) -> 
         last_out = latest.sent_at or latest.created_at or received
         due = max(received, as_utc(last_out) + coalesce)
     draft = _receipt_draft(version, [])
-    return draft is not None and store(draft, received, due_at=due)
+    return draft is not None and outbox.store(draft, received, due_at=due)
 
 
 def _step_version(step: str) -> int | None:
@@ -453,24 +288,19 @@ def queue_returned(review: Review) -> bool:
                "unit_link": mailer.public_url(_unit_path(plan.code, unit.code)),
                "past_deadline": as_of >= plan.deadline}
     draft = _draft(plan, unit.code, MessageKind.RETURNED, f"v{version.version}-r{review.id}",
-                   _contacts([unit.code], plan.id)[unit.code],
+                   contacts.unit_addresses([unit.code], plan.id)[unit.code],
                    f"Báo cáo phiên bản {version.version} được trả lại để chỉnh sửa – {unit.name}",
                    "returned", context)
-    return store(draft, as_of)
+    return outbox.store(draft, as_of)
 
 
 def manual_reminder_draft(plan: Plan, us: UnitStanding, step: str, as_of: datetime,
                           sender_name: str) -> Draft:
     """Return the reminder a staff member sends by hand to ``us``'s unit at ``as_of`` under ``step``."""
     context = {**_unit_context(plan, us, as_of), "sender_name": sender_name}
-    return _draft(plan, us.unit_code, MessageKind.MANUAL_REMINDER, step, _contacts([us.unit_code], plan.id)[us.unit_code],
+    return _draft(plan, us.unit_code, MessageKind.MANUAL_REMINDER, step,
+                  contacts.unit_addresses([us.unit_code], plan.id)[us.unit_code],
                   f"Đề nghị hoàn thiện và gửi báo cáo – {us.unit_name}", "manual_reminder", context)
-
-
-def unit_officer_addresses(unit_id: int) -> list[str]:
-    """Return the login addresses of the unit's active officers, sorted."""
-    return list(db.session.scalars(select(User.email).where(User.unit_id == unit_id, User.role == Role.UNIT,
-                                                            User.active.is_(True)).order_by(User.email)))
 
 
 def queue_comment(comment: Any, recipients: Sequence[str], to_unit: bool) -> bool:
@@ -491,8 +321,8 @@ def queue_comment(comment: Any, recipients: Sequence[str], to_unit: bool) -> boo
                "link": mailer.public_url(_version_path(plan.code, unit.code, version.version) + "#comments")}
     draft = _draft(plan, unit.code, MessageKind.COMMENT, f"c{comment.id}", recipients,
                    f"Ý kiến về báo cáo phiên bản {version.version} – {unit.name}", "comment", context,
-                   missing=NO_CONTACTS if to_unit else NO_STAFF)
-    return store(draft, comment.created_at)
+                   missing=contacts.NO_CONTACTS if to_unit else contacts.NO_STAFF)
+    return outbox.store(draft, comment.created_at)
 
 
 def queue_digest(plan: Plan, as_of: datetime) -> Draft | None:
@@ -502,28 +332,7 @@ def queue_digest(plan: Plan, as_of: datetime) -> Draft | None:
     """
     require_aware(as_of, "as_of")
     draft = digest_draft(plan, as_of, "manual-" + as_utc(as_of).strftime("%Y%m%dT%H%M%SZ"))
-    return draft if store(draft, as_of) else None
-
-
-def requeue(message: OutboundMessage, as_of: datetime) -> None:
-    """Make a failed ``message`` pending again at ``as_of`` with fresh recipients and zero attempts.
-
-    Unit messages take the unit's current contacts, the digest the current staff; when there is
-    still nobody to send to the message stays failed with the reason. The caller commits.
-    """
-    require_aware(as_of, "as_of")
-    if message.kind == MessageKind.DIGEST.value:
-        recipients, missing = staff_addresses(), NO_STAFF
-    elif message.kind == MessageKind.INTAKE_REPLY.value:
-        recipients, missing = list(message.recipients), "Thư gửi đến không có địa chỉ người gửi"
-    else:
-        recipients, missing = _contacts([message.unit_key], message.plan_id)[message.unit_key], NO_CONTACTS
-    message.recipients = list(recipients)
-    message.attempts = 0
-    if recipients:
-        message.status, message.last_error, message.next_attempt_at = MessageStatus.PENDING.value, "", as_of
-    else:
-        message.status, message.last_error, message.next_attempt_at = MessageStatus.FAILED.value, missing, None
+    return draft if outbox.store(draft, as_of) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,62 +372,17 @@ def run(as_of: datetime, plan_code: str | None = None, dry_run: bool = False,
             queued.extend(drafts)
             continue
         for draft in drafts:
-            if store(draft, as_of):
+            if outbox.store(draft, as_of):
                 queued.append(draft)
             else:
                 already += 1
         db.session.commit()
     pending_due = db.session.scalar(select(func.count()).select_from(OutboundMessage)
-                                    .where(due_filter(as_of))) or 0
+                                    .where(outbox.due_filter(as_of))) or 0
     if dry_run:
         db.session.rollback()
         return RunReport(as_of, True, tuple(p.code for p in plans), tuple(queued), already,
                          pending_due, None, tuple(problems))
-    flush = flush_pending(limit, as_of=as_of, should_stop=should_stop)
+    flush = outbox.flush_pending(limit, as_of=as_of, should_stop=should_stop)
     return RunReport(as_of, False, tuple(p.code for p in plans), tuple(queued), already,
                      pending_due, flush, tuple(problems))
-
-
-# ---------------------------------------------------------------------------------------------
-# Contacts
-
-def set_contacts(unit: Unit, addresses: Sequence[str], add: bool = False, actor: str = "",
-                 user: Any = None) -> ContactChange:
-    """Replace (or with ``add`` extend) ``unit``'s contact addresses and record an audit event.
-
-    Returns the change. Raises ContactError naming the first invalid address; nothing is changed
-    then. Duplicates are dropped; the caller commits.
-    """
-    wanted: list[str] = []
-    for address in addresses:
-        try:
-            value = normalize_email(address)
-        except InvalidEmail as exc:
-            raise ContactError(str(exc)) from exc
-        if value not in wanted:
-            wanted.append(value)
-    before = tuple(sorted(c.email for c in unit.contacts))
-    if add:
-        wanted = list(before) + [a for a in wanted if a not in before]
-    keep = set(wanted)
-    for contact in list(unit.contacts):
-        if contact.email not in keep:
-            unit.contacts.remove(contact)
-    present = {c.email for c in unit.contacts}
-    for address in wanted:
-        if address not in present:
-            unit.contacts.append(Contact(email=address))
-    db.session.flush()
-    change = ContactChange(unit.code, before, tuple(sorted(keep)))
-    if change.changed:
-        audit.record("contacts_changed", target=unit.code, user=user, actor=actor,
-                     before=list(change.before), after=list(change.after))
-    return change
-
-
-__all__ = [
-    "CLAIM_LEASE", "OUTBOX_LABEL", "REMINDER_KINDS", "ContactChange", "ContactError", "Draft", "FlushReport", "MessageKind", "MessageStatus",
-    "NO_CONTACTS", "RETRY_BASE", "ReminderError", "RunReport", "decide", "digest_draft", "flush_pending",
-    "manual_reminder_draft", "parse_addresses", "queue_comment", "queue_digest", "queue_receipt", "queue_returned", "requeue", "run",
-    "set_contacts", "settings_for", "staff_addresses", "status_label", "store", "unit_officer_addresses",
-]

@@ -15,6 +15,7 @@ from ..compliance import ReviewState, Status
 from ..export_writer import build_workbook
 from ..extensions import db
 from ..guard import Refusal
+from ..messages import MessageKind, MessageStatus
 from ..models import Plan, PlanState, Role
 from ..plan_access import reachable_plans
 from ..export_query import collect_export_input
@@ -106,6 +107,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _globals() -> dict[str, Any]:
         return {"Status": Status, "ReviewState": ReviewState, "Role": Role, "audit_words": audit_words, "PlanState": PlanState,
+                "MessageKind": MessageKind, "MessageStatus": MessageStatus,
                 "switcher_plans": _switcher_plans,
                 "current_plan_code": (request.view_args or {}).get("plan_code") if has_request_context() else None}
 

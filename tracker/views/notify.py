@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 
 from .. import outbox, reminders
 from ..access import admin_required, department_required
+from ..contacts import ContactError, parse_addresses, set_contacts
 from ..extensions import db
 from ..models import Assignment, OutboundMessage, Plan, Unit
 from ..redirects import safe_next
-from ..reminders import MessageKind, MessageStatus
+from ..messages import MessageKind, MessageStatus
 from ..timeutil import local_date, utc_now
 from .lookup import plan_or_404, unit_or_404
 
@@ -67,9 +68,7 @@ def mail_log() -> Any:
         Unit.code.in_({m.unit_key for m, _ in rows if m.unit_key}),
         Unit.id.in_(select(Assignment.unit_id).where(Assignment.plan_id.in_({m.plan_id for m, _ in rows}))))).all())
     return render_template("notify/mail_log.html", rows=rows, counts=counts, plans=plans,
-                           unit_names=unit_names, status_label=reminders.status_label,
-                           statuses=list(MessageStatus), kinds=list(MessageKind),
-                           MessageStatus=MessageStatus, MessageKind=MessageKind,
+                           unit_names=unit_names, statuses=list(MessageStatus), kinds=list(MessageKind),
                            selected={"status": status, "kind": kind, "plan": plan_code},
                            smtp=current_app.config.get("MAIL_SERVER"), page_size=PAGE_SIZE)
 
@@ -79,9 +78,7 @@ def mail_log() -> Any:
 def mail_detail(message_id: int) -> Any:
     message = _message_or_404(message_id)
     plan = db.session.get(Plan, message.plan_id) if message.plan_id is not None else None
-    return render_template("notify/mail_detail.html", message=message, plan=plan,
-                           status_label=reminders.status_label,
-                           MessageStatus=MessageStatus, MessageKind=MessageKind)
+    return render_template("notify/mail_detail.html", message=message, plan=plan)
 
 
 @bp.route("/mail-log/<int:message_id>/eml")
@@ -104,12 +101,12 @@ def mail_eml(message_id: int) -> Any:
 @department_required
 def mail_retry(message_id: int) -> Any:
     message = _message_or_404(message_id)
-    if message.status != MessageStatus.FAILED.value:
+    if message.status is not MessageStatus.FAILED:
         flash("Chỉ gửi lại được thư ở trạng thái «Không gửi được».", "error")
         return redirect(url_for("notify.mail_log"))
-    reminders.requeue(message, utc_now())
+    outbox.requeue(message, utc_now())
     db.session.commit()
-    if message.status == MessageStatus.FAILED.value:
+    if message.status is MessageStatus.FAILED:
         flash(f"Chưa gửi lại được: {message.last_error}.", "error")
     else:
         _flush_and_flash("Gửi lại")
@@ -144,8 +141,8 @@ def contacts(unit_code: str) -> Any:
     if request.method == "POST":
         text = request.form.get("emails", "")
         try:
-            change = reminders.set_contacts(unit, reminders.parse_addresses(text), user=current_user)
-        except reminders.ContactError as exc:
+            change = set_contacts(unit, parse_addresses(text), user=current_user)
+        except ContactError as exc:
             db.session.rollback()
             flash(str(exc), "error")
             return render_template("notify/contacts.html", unit=unit, emails_text=text,
