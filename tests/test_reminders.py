@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from smtp import SmtpServer, free_port
 from sqlalchemy import delete, func, select
+from sqlalchemy import text as sql
 
 from tracker import contacts, outbox, reminders
 from tracker.extensions import db
 from tracker.models import (Assignment, AuditEvent, Contact, OutboundMessage, Plan, ReturnVersion, Review,
                             Unit, User)
 from tracker.contacts import NO_CONTACTS
-from tracker.messages import MessageStatus
+from tracker.messages import MessageKind, MessageStatus
 from versions import add_version
 
 VN = timezone(timedelta(hours=7))
@@ -101,6 +102,11 @@ def test_first_run_sends_one_deadline_notice_to_each_required_unit(mail_app: Any
     stored = rows(mail_app)
     assert len(stored) == 10 and {m.status for m in stored} == {"sent"}
     assert all(m.attempts == 1 and m.sent_at == datetime.fromisoformat(BEFORE) for m in stored)
+    # The columns give enum members back, while the rows keep the plain strings stored before enums.
+    assert [(type(m.kind), type(m.status)) for m in stored] == [(MessageKind, MessageStatus)] * 10
+    with mail_app.app_context():
+        assert sorted(db.session.execute(sql("SELECT DISTINCT kind || '/' || status FROM outbound_messages"))
+                      .scalars()) == ["deadline_approaching/sent", "digest/sent"]
 
     again = send(mail_app, "--as-of", BEFORE)
     assert "Thư mới: 0; đã quyết định từ trước (không tạo lại): 10." in again.output
