@@ -28,7 +28,7 @@ from .form_levels import not_applicable
 from .rules import evaluate_expression
 from .timeutil import local
 
-NOT_APPLICABLE = "x"  # the statistical convention: the indicator is not on that unit's form
+NOT_APPLICABLE = "x"  # the statistical convention: the indicator is not on that unit's form, or not at its level
 _FORMULA_STARTS = ("=", "+", "@", "\t", "\r")
 _MAX_UNIT_COLUMNS = 12  # beyond this many units side by side the print shrinks below 9 pt
 _MAX_VALUE_COLUMNS_AS_ROWS = 16  # a Biểu with at most this many cells per unit reads best with units as rows
@@ -256,7 +256,8 @@ def choose_layout(sheet: MergedSheet, unit_count: int) -> Layout:
 
 
 class Figures:
-    """Each unit's numbers keyed by (total_key, column key), and the "Toàn tỉnh" totals."""
+    """Each unit's numbers keyed by its own form's cell keys, and the "Toàn tỉnh" totals keyed by (total_key,
+    column key), so that two forms sharing an indicator add up on one line."""
 
     def __init__(self, forms: Mapping[str, Form], units: Sequence[ExportUnit], values: Sequence[ExportValue]):
         self.forms = forms
