@@ -1,5 +1,5 @@
-"""The loaded report forms of the running app, and the blank form of an assignment (its workbook context,
-the file a unit downloads, every unit's files in one zip)."""
+"""The loaded report forms of the running app, and the files drawn from them for an assignment: its workbook
+context, the blank form a unit downloads (every unit's in one zip), and the annotated copy of a version."""
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +17,7 @@ from .catalog import Catalog, Form
 from .catalog_folder import load_forms
 from .extensions import db
 from .form_levels import form_at_level
-from .models import Assignment, Plan, Unit
+from .models import Assignment, Plan, ReturnValue, ReturnVersion, Unit
 from .timeutil import local
 from .wording import deadline_wording, plan_document
 
@@ -79,7 +79,7 @@ def workbook_context(assignment: Assignment):  # -> workbook_base.WorkbookContex
 
 
 @dataclass(frozen=True)
-class BlankFormFile:
+class FormFile:
     """A file to download: its bytes, an ASCII name for plain clients and the UTF-8 name with diacritics."""
 
     data: bytes
@@ -87,7 +87,7 @@ class BlankFormFile:
     utf8_name: str
 
 
-def blank_form_file(assignment: Assignment) -> BlankFormFile:
+def blank_form_file(assignment: Assignment) -> FormFile:
     """Return the blank form the assignment's unit downloads; 404 for an exempt unit."""
     from .workbook import blank_form_filename, build_blank
 
@@ -96,10 +96,10 @@ def blank_form_file(assignment: Assignment) -> BlankFormFile:
     # A commune's workbook leaves out the rows marked for districts only.
     form = form_at_level(get(assignment.form_code), assignment.unit.level)
     data = build_blank(form, workbook_context(assignment), current_app.config["SECRET_KEY"], sheet_password())
-    return BlankFormFile(data, *blank_form_filename(form.code, assignment.unit.name, assignment.plan.code))
+    return FormFile(data, *blank_form_filename(form.code, assignment.unit.name, assignment.plan.code))
 
 
-def blank_forms_zip(plan: Plan) -> BlankFormFile:
+def blank_forms_zip(plan: Plan) -> FormFile:
     """Return one zip of the blank forms of every unit of ``plan`` that must report."""
     assignments = db.session.scalars(
         select(Assignment).where(Assignment.plan_id == plan.id, Assignment.form_code.is_not(None))
@@ -110,4 +110,30 @@ def blank_forms_zip(plan: Plan) -> BlankFormFile:
         for assignment in assignments:
             blank = blank_form_file(assignment)
             archive.writestr(blank.ascii_name, blank.data)
-    return BlankFormFile(buffer.getvalue(), f"bieu-mau-trong_{plan.code}.zip", f"biểu-mẫu-trống_{plan.code}.zip")
+    return FormFile(buffer.getvalue(), f"bieu-mau-trong_{plan.code}.zip", f"biểu-mẫu-trống_{plan.code}.zip")
+
+
+def annotated_copy(assignment: Assignment, version: ReturnVersion) -> FormFile:
+    """Return the annotated copy (bản đánh dấu lỗi) of ``version``, drawn in the parse worker from the stored
+    values and issues.
+
+    Raises isolation.WorkerError when the worker fails or runs out of time or memory.
+    """
+    from .annotation import build_annotated
+    from .catalog_folder import run_with_catalog
+    from .parsing import NARRATIVE_SHEET_CODE
+
+    form = get(version.form_code)
+    values = [tuple(row) for row in db.session.execute(
+        select(ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown, ReturnValue.value,
+               ReturnValue.text).where(ReturnValue.version_id == version.id))]
+    issues = [(i.sheet, i.cell, i.severity, i.message) for i in version.issues]
+    ctx = workbook_context(assignment)
+    config = current_app.config
+    # End the read transaction before waiting on the worker (SQLite holds its lock from BEGIN).
+    db.session.commit()
+    data = run_with_catalog(f"{build_annotated.__module__}:{build_annotated.__name__}", all_forms(), form.code, ctx,
+                            config["SECRET_KEY"], sheet_password(), values, issues, NARRATIVE_SHEET_CODE,
+                            timeout=config["PARSE_TIMEOUT"], memory_limit=config["PARSE_MEMORY_LIMIT"])
+    stem = f"{assignment.unit.code}_v{version.version}_danh-dau-loi"
+    return FormFile(data, f"{stem}.xlsx", f"{stem}.xlsx")

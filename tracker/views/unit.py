@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, make_response, redirect, render_template,
+from flask import (Blueprint, abort, flash, jsonify, make_response, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
 from sqlalchemy import select
@@ -198,31 +198,14 @@ def original(plan_code: str, unit_code: str, number: int) -> Any:
 @login_required
 def annotated(plan_code: str, unit_code: str, number: int) -> Any:
     from .. import isolation
-    from ..annotation import build_annotated
-    from ..catalog_folder import run_with_catalog
-    from ..parsing import NARRATIVE_SHEET_CODE
 
     assignment = assignment_or_404(plan_code, unit_code)
-    version = version_or_404(assignment, number)
-    form = forms.get(version.form_code)
-    values = [tuple(row) for row in db.session.execute(
-        select(ReturnValue.sheet, ReturnValue.indicator, ReturnValue.period, ReturnValue.breakdown, ReturnValue.value,
-               ReturnValue.text).where(ReturnValue.version_id == version.id))]
-    issues = [(i.sheet, i.cell, i.severity, i.message) for i in version.issues]
-    ctx = forms.workbook_context(assignment)
-    config = current_app.config
-    # End the read transaction before waiting on the worker (SQLite holds its lock from BEGIN).
-    db.session.commit()
     try:
-        data = run_with_catalog(f"{build_annotated.__module__}:{build_annotated.__name__}", forms.all_forms(),
-                                form.code, ctx, config["SECRET_KEY"], forms.sheet_password(), values, issues,
-                                NARRATIVE_SHEET_CODE, timeout=config["PARSE_TIMEOUT"],
-                                memory_limit=config["PARSE_MEMORY_LIMIT"])
+        copy = forms.annotated_copy(assignment, version_or_404(assignment, number))
     except isolation.WorkerError:
         abort(503, "Chưa lập được bản đánh dấu lỗi lúc này. Danh sách lỗi vẫn có trên trang kết quả; vui lòng thử "
               "lại sau ít phút.")
-    stem = f"{assignment.unit.code}_v{version.version}_danh-dau-loi"
-    return download(data, f"{stem}.xlsx", f"{stem}.xlsx", XLSX)
+    return download(copy.data, copy.ascii_name, copy.utf8_name, XLSX)
 
 
 @bp.route("/units/<unit_code>/versions/<int:number>/values")
