@@ -117,7 +117,9 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)  # as pandas' reader gave it: "2024-05-01 00:00:00"
+        # The text pandas' reader gave before calamine was read directly ("2024-05-01 00:00:00"): stored
+        # narrative answers keep one form whichever reader produced them.
+        value = datetime(value.year, value.month, value.day)
     return _nfc(str(value)).strip()
 
 
@@ -240,7 +242,8 @@ def _classify(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     ``numbers`` holds each plain number as a float; ``blank`` marks empty cells; ``odd`` marks the
     cells that need a cell-by-cell look (text, dates, booleans, infinities, numbers beyond MAX_VALUE),
-    which ``_number`` then converts or explains exactly as a cell-by-cell loop would.
+    which ``_number`` then converts or explains: the outcome is the one ``_number`` gives on every cell
+    (``tests/test_checks_equivalence.py`` compares the two).
     """
     count = len(raw)
     numbers = np.full(count, np.nan)
