@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.catalog import Catalog, Form
+from tracker.catalog import Form
+from tracker.catalog_folder import Catalog, load_forms
 from tracker.expressions import Cell, CellKey
-from tracker.catalog_folder import load_forms
 from tracker.rules import evaluate_expression
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "report_forms"

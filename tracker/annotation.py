@@ -24,8 +24,8 @@ from openpyxl.utils.cell import column_index_from_string, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .catalog import NARRATIVE_FIRST_ROW, NARRATIVE_SHEET_NAME, Catalog, CatalogRef, Form
-from .catalog_folder import catalog_at
+from .catalog import NARRATIVE_FIRST_ROW, NARRATIVE_SHEET_NAME, Form
+from .catalog_folder import Catalog, CatalogRef, catalog_at
 from .workbook import build_blank
 from .workbook_base import FONT_NAME, WorkbookContext, fit_text_rows, page_landscape, text_height, to_bytes
 

@@ -514,44 +514,6 @@ class Form:
         return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class CatalogRef:
-    """What names a catalog across the pipe to the parse worker: its folder and its version."""
-
-    directory: str
-    version: str
-
-
-class Catalog(Mapping[str, Form]):
-    """Every form of one ``report_forms/`` folder by code, and the version of the files they came from.
-
-    ``version`` is the first 16 hex digits of the SHA-256 of the definition files' names and bytes. The
-    web process and the parse worker compare it, so a return is always read with the very forms its
-    blank form was issued from (``catalog_folder.run_with_catalog``).
-    """
-
-    def __init__(self, forms: Mapping[str, Form], version: str, directory: str) -> None:
-        self._forms = dict(forms)
-        self.version = version
-        self.directory = directory
-
-    def __getitem__(self, code: str) -> Form:
-        return self._forms[code]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._forms)
-
-    def __len__(self) -> int:
-        return len(self._forms)
-
-    def __repr__(self) -> str:
-        return f"Catalog({sorted(self._forms)}, version={self.version!r})"
-
-    @property
-    def ref(self) -> CatalogRef:
-        return CatalogRef(self.directory, self.version)
-
-
 # ---------------------------------------------------------------------------------------------
 # Layout: what a return's data sheets must show where, so a value is read by what its row says
 

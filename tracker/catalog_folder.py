@@ -1,19 +1,59 @@
 """The ``report_forms/`` folder as a whole: every definition loaded into one versioned ``Catalog``, the
 checks that span files (duplicate codes, indicators added up across forms) and the layout lock.
 
-The web process and the parse worker both load forms through ``load_catalog``, so the catalog they use
-carries the same ``version`` when the files are the same, and a worker can tell when they are not.
+The web process and the parse worker both load forms through ``load_forms``, so the catalog they use
+carries the same ``version`` when the files are the same, and a worker can tell when they are not; the
+worker then takes the web process's catalog (``run_with_catalog``), never the folder's newer files.
 """
 from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog, CatalogRef, Form
+from .catalog import Form
 from .catalog_loader import FormDefinitionError, line_of, load_form, offset_of
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    """What names a catalog across the pipe to the parse worker: its folder and its version."""
+
+    directory: str
+    version: str
+
+
+class Catalog(Mapping[str, Form]):
+    """Every form of one ``report_forms/`` folder by code, and the version of the files they came from.
+
+    ``version`` is the first 16 hex digits of the SHA-256 of the definition files' names and bytes. The
+    web process and the parse worker compare it, so a return is always read with the very forms its
+    blank form was issued from (``run_with_catalog``).
+    """
+
+    def __init__(self, forms: Mapping[str, Form], version: str, directory: str) -> None:
+        self._forms = dict(forms)
+        self.version = version
+        self.directory = directory
+
+    def __getitem__(self, code: str) -> Form:
+        return self._forms[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._forms)
+
+    def __len__(self) -> int:
+        return len(self._forms)
+
+    def __repr__(self) -> str:
+        return f"Catalog({sorted(self._forms)}, version={self.version!r})"
+
+    @property
+    def ref(self) -> CatalogRef:
+        return CatalogRef(self.directory, self.version)
 
 
 def load_forms(directory: Path) -> Catalog:

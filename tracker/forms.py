@@ -13,8 +13,8 @@ from flask import Flask, abort, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .catalog import Catalog, Form
-from .catalog_folder import load_forms
+from .catalog import Form
+from .catalog_folder import Catalog, load_forms
 from .extensions import db
 from .form_levels import form_at_level
 from .models import Assignment, Plan, ReturnValue, ReturnVersion, Unit

@@ -18,11 +18,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .catalog import (
-    COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, Catalog, CatalogRef, Column, CoverField, Form, Row, Sheet,
-)
+from .catalog import COVER_SHEET_NAME, NARRATIVE_ANSWER_COL, Column, CoverField, Form, Row, Sheet
 from .expressions import CellKey
-from .catalog_folder import catalog_at
+from .catalog_folder import Catalog, CatalogRef, catalog_at
 from .guard import Refusal
 from .identity import META_SHEET_NAME, Expected, Identity, check_identity, read_identity
 from .layout import check_layout

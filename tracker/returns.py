@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from . import audit, outbox, pending_uploads, reminders, upload_limits, value_packs
 from .blanks import almost_empty
-from .catalog import Catalog, Form
-from .catalog_folder import run_with_catalog
+from .catalog import Form
+from .catalog_folder import Catalog, run_with_catalog
 from .form_levels import form_at_level
 from .extensions import db
 from .guard import Limits, Refusal, inspect
