@@ -65,7 +65,7 @@ def _case(result: BenchResult, label: str, form: Any, data: bytes, runs: int, bu
 def _rust_read(data: bytes, form: Any) -> list[Any]:
     from python_calamine import CalamineWorkbook
 
-    from tracker.workbook import META_SHEET_NAME
+    from tracker.identity import META_SHEET_NAME
 
     book = CalamineWorkbook.from_filelike(io.BytesIO(data))
     wanted = {META_SHEET_NAME, form.narrative.name, *(sheet.name for sheet in form.sheets)}
