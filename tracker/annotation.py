@@ -226,7 +226,8 @@ def build_annotated(catalog: CatalogRef | Catalog, form_code: str, ctx: Workbook
                     sheet_password: str, values: Sequence[StoredValue], issues: Sequence[tuple[str, str, str, str]],
                     narrative_code: str = "NARRATIVE") -> bytes:
     """Return the annotated copy (.xlsx bytes) of a stored version: blank regenerated for ``ctx``, stored
-    ``values`` filled in, ``issues`` (sheet, cell, severity, message) marked. Runs in the parse worker (``run_with_catalog``).
+    ``values`` filled in, ``issues`` (sheet, cell, severity, message) marked. Runs in the parse worker, with
+    the web process's catalog (``catalog_folder.run_with_catalog``).
     """
     form = catalog_at(catalog)[form_code]
     blank = build_blank(form, ctx, secret, sheet_password)

@@ -6,10 +6,11 @@ and locates its problem in the same raw text, so its parts share that state.
 
 File format (read with ``tomllib``)
 -----------------------------------
-Top level: ``code``, ``name`` (the short name, "Phụ lục 03"), ``version``, ``title``, ``description``; ``[decree09]`` (the eleven elements of a
-report regime under Nghị định 09/2019/NĐ-CP: title, content, reporter, recipient, method, deadline,
-frequency, cutoff, outline, data_forms, instructions); ``[checks]`` (``stock_change_ratio``: the share
-by which a stock value may move between the first and last period before a warning; 0 disables);
+Top level: ``code``, ``name`` (the short name, "Phụ lục 03"), ``version``, ``title``, ``description``;
+``[decree09]`` (the eleven elements of a report regime under Nghị định 09/2019/NĐ-CP: title, content,
+reporter, recipient, method, deadline, frequency, cutoff, outline, data_forms, instructions);
+``[checks]`` (``stock_change_ratio``: the share by which a stock value may move between the first and
+last period before a warning; 0 disables);
 ``[[periods]]`` (``key``, ``label``, optional ``start``/``end`` dates); ``[column_sets.<name>]`` with
 ``breakdowns`` (``key``, ``label``, optional ``computed`` formula) and optional ``number = "decimal"``;
 ``[[sheets]]`` in order (``code``, ``name`` = the Excel sheet name, ``title``, ``column_set``, optional
