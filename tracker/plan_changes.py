@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from .models import Assignment, Plan, ReturnVersion, Review, SignedReport, Unit
 
 _PENDING = "plan_changes_pending"
+_SEEN = "plan_changes_seen"  # {plan id: counter} read in the open transaction
 _WATCHED = {t.name for t in (Plan.__table__, Assignment.__table__, ReturnVersion.__table__, Review.__table__,
                              SignedReport.__table__, Unit.__table__)}
 
@@ -68,6 +69,7 @@ def _bump(session: Session, touched: _Touched) -> None:
     # On the session's connection, so in its transaction, and past do_orm_execute (no recursion).
     session.connection().execute(update(plans).where(touched.condition()).values(changes=plans.c.changes + 1))
     session.info[_PENDING] = True
+    session.info.pop(_SEEN, None)
 
 
 def _gather_object(touched: _Touched, obj: Any) -> None:
@@ -147,6 +149,7 @@ def _do_orm_execute(state: Any) -> None:
 def _after_transaction_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_SEEN, None)
 
 
 def pending(session: Session) -> bool:
@@ -155,8 +158,15 @@ def pending(session: Session) -> bool:
 
 
 def current(session: Session, plan_id: int) -> int | None:
-    """Return the plan's change counter as stored (None when the plan is gone); flushes pending writes first."""
-    return session.scalar(select(Plan.changes).where(Plan.id == plan_id))
+    """Return the plan's change counter as stored (None when the plan is gone), read once per transaction
+    (a page asking for its roll-up, table and series reads it once); flushes pending writes first, so a
+    write of this session shows as ``pending``."""
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()
+    seen = session.info.setdefault(_SEEN, {})
+    if plan_id not in seen:
+        seen[plan_id] = session.scalar(select(Plan.changes).where(Plan.id == plan_id))
+    return seen[plan_id]
 
 
 def watch(sessions: Any) -> None:

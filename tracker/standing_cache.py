@@ -8,9 +8,10 @@ instant may be given for another. An entry computed at ``computed_at`` is given 
   of the plan, of its assignments or of the units bumps it in its own transaction) is the one read
   before the value was computed;
 - no event of the plan lies between the two instants: every receipt, review, withdrawal and signed
-  report is on the same side of both, so the rules of compliance.py see the same facts (the entry keeps
-  the last event at or before ``computed_at`` and the first after it; past the plan's latest event,
-  as the live dashboard is, that is any later instant);
+  report is on the same side of both, so the rules of compliance.py see the same facts (the entry
+  reads, the first time it is asked for another instant, the last event at or before ``computed_at``
+  and the first after it; past the plan's latest event, as the live dashboard is, that is any later
+  instant);
 - ``as_of`` gives the same as-of constants (``standing_query.constants``: whether the deadline has
   passed, the days left, the days late while nothing complete arrived), which change at the deadline
   and every 24 hours from it.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -48,12 +49,15 @@ enabled = True  # tests and benches turn it off to compare with, or time, the un
 class _Entry:
     changes: tuple[int, Hashable]
     computed_at: datetime
-    last_event: datetime | None
-    next_event: datetime | None
     fixed: Constants | None
     as_of_ordered: bool
     value: Any
     weight: int
+    unit_ids: tuple[int, ...] | None
+    more_events: Any
+    # (last event at or before computed_at, first after), read when the entry is first asked for another
+    # instant: a value only ever asked at its own instant (a historical view) costs no extra query.
+    window: tuple[datetime | None, datetime | None] | None = None
 
 
 _entries: OrderedDict[tuple[int, Hashable], _Entry] = OrderedDict()
@@ -70,14 +74,14 @@ def clear() -> None:
         _held = 0
 
 
-def _fits(entry: _Entry, changes: tuple[int, Hashable], as_of: datetime, fixed: Constants | None) -> bool:
-    if entry.changes != changes or entry.fixed != fixed:
+def _within(entry: _Entry, as_of: datetime) -> bool:
+    assert entry.window is not None
+    last_event, next_event = entry.window
+    if next_event is not None and as_of >= next_event:
         return False
-    if entry.next_event is not None and as_of >= entry.next_event:
-        return False
-    if entry.last_event is None or as_of == entry.computed_at:
+    if last_event is None:
         return True
-    return as_of > entry.last_event if entry.as_of_ordered else as_of >= entry.last_event
+    return as_of > last_event if entry.as_of_ordered else as_of >= last_event
 
 
 def cached(plan: Plan, as_of: datetime, key: Hashable, compute: Callable[[], T], *,
@@ -102,15 +106,21 @@ def cached(plan: Plan, as_of: datetime, key: Hashable, compute: Callable[[], T],
         entry = _entries.get(slot)
         if entry is not None:
             _entries.move_to_end(slot)
-    if entry is not None and _fits(entry, changes_and_stamp, as_of, fixed):
-        stats["hits"] += 1
-        return _copy(entry.value)
+    if entry is not None and entry.changes == changes_and_stamp and entry.fixed == fixed:
+        if as_of != entry.computed_at and entry.window is None:
+            # The counter is unchanged, so the events are those the value was computed from.
+            entry = replace(entry, window=_events_around(plan.id, entry.computed_at, entry.unit_ids,
+                                                         entry.more_events))
+            _store(slot, entry)
+        if as_of == entry.computed_at or _within(entry, as_of):
+            stats["hits"] += 1
+            return _copy(entry.value)
     stats["misses"] += 1
     value = compute()
-    last_event, next_event = _events_around(plan.id, as_of, unit_ids, more_events)
     stored = tuple(value) if isinstance(value, list) else value
     weight = len(stored) if isinstance(stored, tuple) else 1
-    _store(slot, _Entry(changes_and_stamp, as_of, last_event, next_event, fixed, as_of_ordered, stored, max(1, weight)))
+    _store(slot, _Entry(changes_and_stamp, as_of, fixed, as_of_ordered, stored, max(1, weight),
+                        None if unit_ids is None else tuple(unit_ids), more_events))
     return value
 
 
