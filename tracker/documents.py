@@ -3,15 +3,15 @@ its return says (number, date, signer).
 
 - ``receive_signed_report`` is the upload use case: check the PDF and its signature outside any
   transaction, then store a new version (an identical re-upload makes none) and commit;
-- ``unit_documents`` gathers, for a plan at ``as_of``, each unit's cover facts (from the version the
-  export uses) and its latest signed report, for the status API, the unit page and the standings.
+- ``documents_of`` gathers, for a plan at ``as_of``, each unit's cover facts (from the version the
+  export uses) and its latest signed report, for the status API.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import String, cast, func, select
@@ -22,7 +22,6 @@ from .extensions import db
 from .guard import Refusal
 from .models import Assignment, Plan, ReturnVersion, SignedReport, User
 from .signed_report import PdfLimits, check_signature, inspect_pdf
-from .standings import UnitStanding
 from .timeutil import local
 
 COVER_KEYS = ("report_number", "report_date", "signer_title", "signer_name")
@@ -116,27 +115,15 @@ class UnitDocuments:
     first_signed_at: datetime | None
 
 
-def unit_documents(plan: Plan, as_of: datetime, items: Sequence[UnitStanding]) -> dict[int, UnitDocuments]:
-    """Return {assignment id: UnitDocuments} for the units of ``items`` (``plan_standings`` at ``as_of``):
-    the cover of each unit's counted version, and its signed reports received by ``as_of``.
-
-    Two queries whatever the number of units.
-    """
-    found = documents_of(plan, as_of, {item.assignment_id: item.counted_version_id for item in items})
-    return {item.assignment_id: found.get(item.assignment_id) or _NONE for item in items}
-
-
 # Above this many units, the plan's rows are read and picked in Python: a list of 10,595 ids in an IN
 # clause cost more to compile and send than the rows it spares.
 _FEW = 500
 
 
-_NONE = UnitDocuments(None, None, None)
-
-
 def documents_of(plan: Plan, as_of: datetime, counted: Mapping[int, int | None]) -> dict[int, UnitDocuments]:
-    """Return ``unit_documents`` for {assignment id: its counted version id or None}, leaving out the units
-    with neither a cover nor a signed report (two queries)."""
+    """Return {assignment id: UnitDocuments} for {assignment id: its counted version id or None} at ``as_of``:
+    the cover of each unit's counted version and its signed reports received by then, leaving out the units
+    with neither (two queries whatever the number of units)."""
     of_version = {vid: aid for aid, vid in counted.items() if vid is not None}
     many = len(counted) > _FEW
     covers: dict[int, dict[str, str]] = {}
