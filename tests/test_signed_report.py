@@ -12,7 +12,7 @@ from versions import add_version
 import pdf_fixtures as pdfs
 from tracker.extensions import db
 from tracker.guard import Refusal
-from tracker.models import AuditEvent, Plan, SignedReport
+from tracker.models import AuditEvent, Plan, PlanState, SignedReport
 from tracker.signed_report import PdfLimits, check_signature, inspect_pdf, load_trust_roots
 
 VN = timezone(timedelta(hours=7))
@@ -152,6 +152,18 @@ def test_refused_uploads_store_nothing_and_say_why(app, client, token_for, make,
         assert db.session.scalar(select(func.count()).select_from(SignedReport)) == 0
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signed_report_refused")).all()
         assert [e.detail["code"] for e in events] == [code]
+
+
+def test_a_closed_plan_takes_no_signed_report(app, client, token_for):
+    with app.app_context():
+        db.session.scalar(select(Plan).where(Plan.code == PLAN)).state = PlanState.CLOSED
+        db.session.commit()
+    response = post(client, bearer(token_for("unit", "219")), pdfs.make_pdf())
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "plan_closed" and "đã đóng" in error["message"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SignedReport)) == 0
 
 
 def test_staff_upload_on_the_unit_page(client, login_as):

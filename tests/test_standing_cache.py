@@ -27,6 +27,7 @@ from tracker import standing_cache
 from tracker.compliance import Status, standing
 from tracker.extensions import db
 from tracker.models import Assignment, Plan, Unit
+from tracker.review_queue import review_queue
 from tracker.rollup import count_filtered, rollup
 from tracker.standing_query import Scope
 from tracker.standings import plan_standings
@@ -215,6 +216,27 @@ def test_a_review_invalidates(app, client, login_as) -> None:
 
     _changes_answer(app, review)
     assert _unit_row(_now_view(app), "219")[4].status is Status.INCOMPLETE
+
+
+def test_the_review_queue_is_kept_until_a_review_or_an_upload(app, client, login_as, token_for) -> None:
+    add_version(app, "219", 1, DEADLINE - DAY, True)
+    add_version(app, "213", 1, DEADLINE - DAY, True)
+
+    def queue() -> list[tuple[str, int]]:
+        with app.app_context():
+            plan = db.session.scalar(select(Plan).where(Plan.code == PLAN))
+            return [(w.unit_code, w.version) for w in review_queue(plan)]
+
+    assert queue() == [("213", 1), ("219", 1)]
+    served = hits()
+    assert queue() == [("213", 1), ("219", 1)] and hits() == served + 1
+    login_as("staff")
+    response = client.post(f"/plans/{PLAN}/units/219/versions/1/accept")
+    assert response.status_code == 302
+    assert queue() == [("213", 1)]
+    assert queue() == uncached(queue)
+    add_version(app, "219", 2, DEADLINE, True)
+    assert queue() == [("213", 1), ("219", 2)] == uncached(queue)
 
 
 def test_a_withdrawal_invalidates_only_its_plan(app, client, token_for) -> None:

@@ -21,6 +21,7 @@ from . import audit
 from .extensions import db
 from .guard import Refusal
 from .models import Assignment, Plan, ReturnVersion, SignedReport, User
+from .plans import refuse_unless_open
 from .signed_report import PdfLimits, check_signature, inspect_pdf
 from .timeutil import local
 
@@ -44,7 +45,7 @@ def receive_signed_report(assignment: Assignment, data: bytes, filename: str, up
                           received_at: datetime, settings: SignedReportSettings) -> SignedUpload:
     """Store ``data`` as the assignment's next signed report and commit; return it.
 
-    Raises Refusal (``not_pdf``, ``encrypted``, ``active_content``, ``too_many_pages``, ``too_large``,
+    Raises Refusal (``plan_closed``, ``not_pdf``, ``encrypted``, ``active_content``, ``too_many_pages``, ``too_large``,
     ``empty``, ``exempt``); a refusal is committed to the audit log and nothing else is stored.
     """
     target = f"{assignment.plan.code}/{assignment.unit.code}"
@@ -52,6 +53,7 @@ def receive_signed_report(assignment: Assignment, data: bytes, filename: str, up
     # Nothing below waits inside a transaction: the PDF and its signature are checked first.
     db.session.commit()
     try:
+        refuse_unless_open(assignment.plan)  # a closed plan is read-only on every path, the signed report too
         if assignment.form_code is None:
             raise Refusal("exempt", f"{assignment.unit.name} được miễn báo cáo theo kế hoạch này; không cần "
                           "tải lên báo cáo đã ký.", 409)

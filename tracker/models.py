@@ -5,7 +5,6 @@ way out: every datetime that leaves this module is aware.
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 import secrets
 from datetime import date, datetime, timezone
@@ -18,7 +17,7 @@ from sqlalchemy.types import TypeDecorator
 
 from .compliance import ReviewState
 from .extensions import db
-from .labels import column_type
+from .labels import LabelledEnum, column_type
 from .messages import MessageKind, MessageStatus
 from .timeutil import as_utc, local_date, utc_now
 
@@ -42,24 +41,16 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    STAFF = "staff"
-    UNIT = "unit"
-
-    @property
-    def label(self) -> str:
-        return {"admin": "Quản trị", "staff": "Cán bộ Sở", "unit": "Cán bộ đơn vị"}[self.value]
+class Role(LabelledEnum):
+    ADMIN = "admin", "Quản trị"
+    STAFF = "staff", "Cán bộ Sở"
+    UNIT = "unit", "Cán bộ đơn vị"
 
 
-class PlanState(enum.StrEnum):
-    DRAFT = "draft"
-    OPEN = "open"
-    CLOSED = "closed"
-
-    @property
-    def label(self) -> str:
-        return {"draft": "Bản nháp", "open": "Đang thu nhận", "closed": "Đã đóng"}[self.value]
+class PlanState(LabelledEnum):
+    DRAFT = "draft", "Bản nháp"
+    OPEN = "open", "Đang thu nhận"
+    CLOSED = "closed", "Đã đóng"
 
 
 class Unit(db.Model):

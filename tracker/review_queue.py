@@ -1,17 +1,23 @@
 """«Chờ Sở xem xét»: complete versions that staff have not reviewed yet, oldest first.
 
 Only a unit's newest version can be reviewed (``review``), so the queue holds at most one version per
-unit: the newest, when it is complete, not withdrawn, and carries no review.
+unit: the newest, when it is complete, not withdrawn, and carries no review. The dashboard shows its
+length on every load, so the queue is kept per plan (tracker.standing_cache) while the plan's change
+counter is unchanged: every upload, review and withdrawal bumps it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
 from .extensions import db
 from .models import Assignment, Plan, ReturnVersion, Review, Unit
+from .standing_cache import cached
+
+# The queue is today's, not an instant's: one fixed instant keys it, so only the counter decides.
+_TODAY = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,10 @@ class Waiting:
 
 def review_queue(plan: Plan) -> list[Waiting]:
     """Return the newest complete, unreviewed version of each unit of ``plan``, oldest receipt first."""
+    return cached(plan, _TODAY, ("review_queue",), lambda: _read_queue(plan), by_constants=False)
+
+
+def _read_queue(plan: Plan) -> list[Waiting]:
     ranked = (select(ReturnVersion.id, ReturnVersion.assignment_id, ReturnVersion.version,
                      ReturnVersion.received_at, ReturnVersion.complete, ReturnVersion.warnings,
                      ReturnVersion.form_code, ReturnVersion.withdrawn_at,

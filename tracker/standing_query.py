@@ -11,7 +11,7 @@ what depends on a unit's history is worked out per row in SQL:
 
 - the versions received by ``as_of``; among them the first receipt, the first complete receipt, and
   the latest (received last, ties broken by version number);
-- each version's last review made by ``as_of``, and whether it counts (``standings.counts_clause``,
+- each version's last review made by ``as_of``, and whether it counts (``counts_clause``,
   the SQL form of ``compliance.counts``); the counted version is the latest of those that count;
 - ``complete``: a version counts;
 - ``status`` and ``late`` as in compliance.py; ``late_from``: the first complete receipt when it came at
@@ -56,6 +56,18 @@ class Scope:
     status: Status | None = None
 
 
+def counts_clause(as_of: datetime, review_state: Any) -> Any:
+    """Return the SQL form of ``compliance.counts`` (the counted-version rule) for a ``ReturnVersion`` row.
+
+    ``review_state`` is the column holding that version's latest review state at ``as_of`` (NULL when
+    none). The receipt bound (``received_at <= as_of``) is left to the caller's scope. Keep the two
+    forms together: ``tests/test_counted_version.py`` checks they agree.
+    """
+    return and_(ReturnVersion.complete,
+                or_(ReturnVersion.withdrawn_at.is_(None), ReturnVersion.withdrawn_at > as_of),
+                or_(review_state.is_(None), review_state != ReviewState.RETURNED.value))
+
+
 # Larger than any row id: rank * _ID_SPAN + id orders by rank and keeps the id recoverable.
 _ID_SPAN = 2 ** 40
 
@@ -63,8 +75,6 @@ _ID_SPAN = 2 ** 40
 def _seen(plan_id: int, as_of: datetime, scope: Scope) -> Any:
     """Return a subquery with one row per assignment that has versions received by ``as_of``: the first
     receipt, the first complete receipt, the latest version (with its review) and the counted version."""
-    from .standings import counts_clause
-
     # Each version's last review by as_of: the highest id made by then (a GROUP BY, which both planners
     # size right; a row_number() filter was guessed at a few rows and joined by a nested loop on PostgreSQL).
     last = (select(Review.version_id, func.max(Review.id).label("last_id")).where(Review.created_at <= as_of)

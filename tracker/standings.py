@@ -23,6 +23,7 @@ from .models import (
 )
 from .signed_report import with_signed_report
 from .standing_cache import cached, scope_key
+from .standing_query import Scope, constants, counts_clause, days_late, order_terms, standings_select
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,6 @@ class UnitStanding:
     standing: Standing
     counted_version_id: int | None = None  # the row ids of standing.counted_version and .latest_version
     latest_version_id: int | None = None
-
-
-def counts_clause(as_of: datetime, review_state: Any) -> Any:
-    """Return the SQL form of ``compliance.counts`` (the counted-version rule) for a ``ReturnVersion`` row.
-
-    ``review_state`` is the column holding that version's latest review state at ``as_of`` (NULL when
-    none). The receipt bound (``received_at <= as_of``) is left to the caller's scope. Keep the two
-    forms together: ``tests/test_counted_version.py`` checks they agree.
-    """
-    return and_(ReturnVersion.complete,
-                or_(ReturnVersion.withdrawn_at.is_(None), ReturnVersion.withdrawn_at > as_of),
-                or_(review_state.is_(None), review_state != ReviewState.RETURNED.value))
 
 
 def _latest_reviews(plan_id: int, as_of: datetime) -> Any:
@@ -129,7 +118,6 @@ def plan_standings(plan: Plan, as_of: datetime, unit_ids: list[int] | None = Non
 
 
 def _scope_of(unit_ids: list[int] | None, scope: Any) -> Any:
-    from .standing_query import Scope
 
     scope = scope or Scope()
     if unit_ids is not None:
@@ -161,7 +149,6 @@ def status_rows(plan: Plan, as_of: datetime, unit_ids: list[int] | None = None, 
 
 
 def _read_status_rows(plan: Plan, as_of: datetime, scope: Any, limit: int | None, offset: int) -> list[Any]:
-    from .standing_query import standings_select
 
     if plan.signed_report_required:
         return [(i.assignment_id, i.unit_code, i.unit_name, i.form_code, i.standing.status.value, i.standing.late,
@@ -180,7 +167,6 @@ def _read_status_rows(plan: Plan, as_of: datetime, scope: Any, limit: int | None
 
 def _read_standings(plan: Plan, as_of: datetime, scope: Any, limit: int | None, offset: int,
                     sort: tuple[str, bool] | None) -> list[UnitStanding]:
-    from .standing_query import constants, days_late, order_terms, standings_select
 
     deadline = plan.deadline
     query = standings_select(plan.id, deadline, as_of, scope)
