@@ -26,6 +26,13 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser journeys last. Their one sync Playwright driver keeps an event loop running in the
+    main thread until the session ends, and any test after them that calls ``asyncio.run`` (pyHanko
+    signing a PDF) would fail with "cannot be called from a running event loop"."""
+    items.sort(key=lambda item: item.path.parent.name == "e2e")
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, migrated database for this run: a SQLite file, or a new PostgreSQL schema."""
