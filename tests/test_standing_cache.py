@@ -146,10 +146,11 @@ def test_days_late_order_is_not_reused_at_the_instant_of_the_last_event(app) -> 
         assert hits() == served  # computed afresh
         assert at_event == uncached(lambda: plan_standings(plan, late_at, sort=by_days))
         after = plan_standings(plan, late_at + 2 * SECOND, sort=by_days)
-        assert hits() == served  # nor is the answer at the event's instant given later
+        # Served by the entry computed after the event (the same order holds past it), never by the one
+        # computed at the event's instant.
+        assert hits() == served + 1
         assert after == uncached(lambda: plan_standings(plan, late_at + 2 * SECOND, sort=by_days))
-        plan_standings(plan, late_at + 3 * SECOND, sort=by_days)
-        assert hits() == served + 1  # past the event, the same order holds
+        assert after != at_event
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -216,6 +217,21 @@ def test_a_review_invalidates(app, client, login_as) -> None:
 
     _changes_answer(app, review)
     assert _unit_row(_now_view(app), "219")[4].status is Status.INCOMPLETE
+
+
+def test_the_live_view_and_a_historical_one_asked_in_turn_are_both_kept(app) -> None:
+    # "Now" and "at the deadline" on either side of an upload: one entry each, not one pushing the other out.
+    add_version(app, "219", 1, DEADLINE - DAY, True)
+    before, after = DEADLINE - 2 * DAY, LATER
+    with app.app_context():
+        plan = db.session.scalar(select(Plan).where(Plan.code == PLAN))
+        first = [plan_standings(plan, before), plan_standings(plan, after)]
+        served = hits()
+        again = [plan_standings(plan, before), plan_standings(plan, after)]
+        assert hits() == served + 2
+        assert again == first == uncached(lambda: [plan_standings(plan, before), plan_standings(plan, after)])
+        status = [next(u.standing.status for u in rows if u.unit_code == "219") for rows in again]
+        assert status == [Status.NOT_DUE, Status.ON_TIME]
 
 
 def test_the_review_queue_is_kept_until_a_review_or_an_upload(app, client, login_as, token_for) -> None:

@@ -42,6 +42,9 @@ T = TypeVar("T")
 # About six national plans' full lists (10,595 rows each) per worker, or every provincial plan many times.
 CACHED_ROWS = 60_000
 CACHED_ENTRIES = 512
+# Entries kept for one value at different instants: the live view and a few historical ones asked in
+# turn (the dashboard "now" and "at the deadline"), which would otherwise push each other out.
+INSTANTS_PER_VALUE = 4
 enabled = True  # tests and benches turn it off to compare with, or time, the uncached path
 
 
@@ -58,9 +61,11 @@ class _Entry:
     # (last event at or before computed_at, first after), read when the entry is first asked for another
     # instant: a value only ever asked at its own instant (a historical view) costs no extra query.
     window: tuple[datetime | None, datetime | None] | None = None
+    serial: int = 0  # the order entries were stored in: the oldest of a value's instants goes first
 
 
-_entries: OrderedDict[tuple[int, Hashable], _Entry] = OrderedDict()
+_entries: OrderedDict[tuple[int, Hashable, int], _Entry] = OrderedDict()
+_serial = 0
 _held = 0
 _lock = threading.Lock()
 stats = {"hits": 0, "misses": 0}  # read by tests and the bench, never by the app
@@ -101,12 +106,15 @@ def cached(plan: Plan, as_of: datetime, key: Hashable, compute: Callable[[], T],
         return compute()
     changes_and_stamp = (changes, stamp)
     fixed = constants(plan.deadline, as_of) if by_constants else None
-    slot = (plan.id, key)
+    slots = [(plan.id, key, n) for n in range(INSTANTS_PER_VALUE)]
     with _lock:
-        entry = _entries.get(slot)
-        if entry is not None:
-            _entries.move_to_end(slot)
-    if entry is not None and entry.changes == changes_and_stamp and entry.fixed == fixed:
+        found = [(slot, _entries.get(slot)) for slot in slots]
+        for slot, entry in found:
+            if entry is not None:
+                _entries.move_to_end(slot)
+    for slot, entry in found:
+        if entry is None or entry.changes != changes_and_stamp or entry.fixed != fixed:
+            continue
         if as_of != entry.computed_at and entry.window is None:
             # The counter is unchanged, so the events are those the value was computed from.
             entry = replace(entry, window=_events_around(plan.id, entry.computed_at, entry.unit_ids,
@@ -119,16 +127,32 @@ def cached(plan: Plan, as_of: datetime, key: Hashable, compute: Callable[[], T],
     value = compute()
     stored = tuple(value) if isinstance(value, list) else value
     weight = len(stored) if isinstance(stored, tuple) else 1
+    slot, serial = _place(found, changes_and_stamp)
     _store(slot, _Entry(changes_and_stamp, as_of, fixed, as_of_ordered, stored, max(1, weight),
-                        None if unit_ids is None else tuple(unit_ids), more_events))
+                        None if unit_ids is None else tuple(unit_ids), more_events, serial=serial))
     return value
+
+
+def _place(found: list[tuple[tuple[int, Hashable, int], _Entry | None]], changes: tuple[int, Hashable]
+           ) -> tuple[tuple[int, Hashable, int], int]:
+    """Return where a value's new entry goes (a free place, else one computed before the last change, else
+    the oldest stored) and its serial."""
+    global _serial
+
+    def rank(pair: tuple[Any, _Entry | None]) -> tuple[bool, bool, int]:
+        entry = pair[1]
+        return (entry is not None, entry is not None and entry.changes == changes, entry.serial if entry else 0)
+
+    with _lock:
+        _serial += 1
+        return min(found, key=rank)[0], _serial
 
 
 def _copy(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _store(slot: tuple[int, Hashable], entry: _Entry) -> None:
+def _store(slot: tuple[int, Hashable, int], entry: _Entry) -> None:
     global _held
     with _lock:
         old = _entries.pop(slot, None)
