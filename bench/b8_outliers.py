@@ -10,14 +10,15 @@ one counted version per commune, so the year-over-year check runs too. Then, on 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bench.common import (BenchResult, QueryCounter, Target, bench_main, figure, login_session, make_app, pg_available,
-                          scratch_database, temp_dir, timed)
+from bench.common import (BenchResult, QueryCounter, Target, bench_main, figure, login_session, make_app,
+                          pg_available, scratch_database, served_heap, temp_dir, timed)
 
 LIMIT_MS = 1000.0
 AS_OF = datetime(2024, 6, 20, 3, 0, tzinfo=timezone.utc)
@@ -107,10 +108,11 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
     from tracker.forms import all_forms
     from tracker.models import Plan
 
-    with scratch_database(kind) as url:
+    with scratch_database(kind) as url, contextlib.ExitStack() as heap:
         app = make_app(url, temp_dir("bench-outliers-"))
         with app.app_context():
             setup, (plan_id, versions, packs, (session_key, token)) = timed(_populate)
+            heap.enter_context(served_heap())  # as a served worker after start-up (gunicorn.conf.py)
             result.notes.append(f"{kind}: 10,595 communes in two plans, {versions:,} versions this year, {packs:,} "
                                 f"value packs inserted in {setup:.1f} s (not part of the figures).")
             forms = all_forms()

@@ -10,6 +10,7 @@ before each (bench 2 shows the warm figures).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 from datetime import date, datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (BenchResult, QueryCounter, Target, bench_main, figure, login_session, make_app,
-                          pg_available, scratch_database, temp_dir, timed)
+                          pg_available, scratch_database, served_heap, temp_dir, timed)
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_2024 = ROOT / "report_forms" / "units" / "vn_units_20240501.json.gz"
@@ -70,7 +71,7 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
     from tracker.standings import plan_standings
 
     label = "SQLite" if kind == "sqlite" else "PostgreSQL"
-    with scratch_database(kind) as url:
+    with scratch_database(kind) as url, contextlib.ExitStack() as heap:
         app = make_app(url, temp_dir("bench-status-2025-"))
         with app.app_context():
             first, second, communes = _import_maps()
@@ -83,6 +84,7 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
             result.targets.append(Target(f"{label}: units-import of the 2025 map ≤ {IMPORT_LIMIT_S:.0f} s",
                                          f"{second:.1f} s", second <= IMPORT_LIMIT_S))
             setup, (plan, (versions, reviews), (session_key, token)) = timed(_populate)
+            heap.enter_context(served_heap())  # as a served worker after start-up (gunicorn.conf.py)
             plan_id = plan.id
             units = len(plan.assignments)
             result.notes.append(f"{kind}: {units:,} communes of the 2025 map assigned, {versions:,} versions, "
