@@ -52,6 +52,54 @@ def test_copied_2025_plan_moves_periods_visits_and_drops_the_exemption(app, runn
         assert copy.reminder_settings == source.reminder_settings
 
 
+def test_the_copied_plans_blank_form_reads_its_own_years(app, client, runner, login_as):
+    """The form's texts are written for 2023 and Q1/2024; next year's blank says 2024 and Q1/2025 throughout,
+    while the decree's number (09/2019/NĐ-CP) and the 2024 plan's own blank stay as they were."""
+    import openpyxl
+
+    copy_2025(runner)
+    login_as("staff")
+
+    def texts(plan_code: str) -> str:
+        data = client.get(f"/plans/{plan_code}/units/219/blank-form.xlsx").data
+        book = openpyxl.load_workbook(io.BytesIO(data))
+        return "\n".join(str(c.value) for ws in book.worksheets if ws.sheet_state == "visible"
+                         for row in ws.iter_rows() for c in row if isinstance(c.value, str))
+
+    new, old = texts("bacgiang-2025"), texts(PLAN)
+    assert "năm 2023 và quý I/2024" in old and "năm 2023 và quý I/2024" not in new
+    assert "Biểu 01" in new and "năm 2024 và quý I/2025" in new
+    assert "từ 01/01/2024 đến 31/12/2024" in new and "31/12/2023" not in new
+    assert "09/2019/NĐ-CP" in new and "09/2020/NĐ-CP" not in new
+    assert "Kỳ số liệu: Năm 2024; Quý I/2025" in new
+
+
+def test_the_2026_commune_blank_names_its_own_department_and_years(client, login_as):
+    import openpyxl
+
+    login_as("staff")
+    data = client.get("/plans/bacninh-2026/units/07210/blank-form.xlsx").data
+    guide = openpyxl.load_workbook(io.BytesIO(data))["Hướng dẫn"]
+    text = "\n".join(str(c.value) for row in guide.iter_rows() for c in row if isinstance(c.value, str))
+    assert "Sở Y tế tỉnh Bắc Ninh." in text and "Bắc Giang (Phòng" not in text
+    assert "năm 2025 và quý I/2026" in text and "2023" not in text
+
+
+def test_a_form_follows_only_a_plan_moved_by_whole_years():
+    from tracker.catalog import Period
+    from tracker.form_levels import years_after
+
+    form = [Period("base", "Năm 2023", date(2023, 1, 1), date(2023, 12, 31)),
+            Period("current", "Quý I/2024", date(2024, 1, 1), date(2024, 3, 31))]
+    assert years_after(form, [{"key": "base", "start": "2024-01-01", "end": "2024-12-31"},
+                              {"key": "current", "start": "2025-01-01", "end": "2025-03-31"}]) == 1
+    assert years_after(form, [{"key": "base", "start": "2023-01-01", "end": "2023-12-31"}]) == 0
+    # Periods moved by days, or by different years, leave the texts alone.
+    assert years_after(form, [{"key": "base", "start": "2024-01-11", "end": "2025-01-10"}]) == 0
+    assert years_after(form, [{"key": "base", "start": "2024-01-01", "end": "2024-12-31"},
+                              {"key": "current", "start": "2026-01-01", "end": "2026-03-31"}]) == 0
+
+
 def test_keep_exemptions_keeps_them(app, runner):
     copy_2025(runner, "--keep-exemptions")
     with app.app_context():

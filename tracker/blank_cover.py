@@ -190,6 +190,8 @@ def write_guide(ws: Worksheet, styles: Styles, form: Form, ctx: WorkbookContext,
         value = getattr(form.decree09, key)
         if key == "deadline":
             value = f"{ctx.deadline_wording}, giờ Việt Nam."  # the plan's deadline, in the one wording
+        elif key == "recipient" and ctx.recipient and ctx.recipient.casefold() not in value.casefold():
+            value = f"{ctx.recipient}."  # a plan issued by another department receives its own reports
         put(ws, styles, row, 1, number, "tk_cell_center")
         put(ws, styles, row, 2, label, "tk_group")
         merge(ws, styles, row, 3, GUIDE_MAX_COL, value, "tk_cell")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from .catalog import Form
 from .catalog_folder import Catalog, load_forms
 from .extensions import db
-from .form_levels import form_at_level
+from .form_levels import form_at_level, years_after
 from .models import Assignment, Plan, ReturnValue, ReturnVersion, Unit
 from .timeutil import local
 from .wording import deadline_wording, plan_document
@@ -69,13 +69,15 @@ def workbook_context(assignment: Assignment):  # -> workbook_base.WorkbookContex
     from .workbook_base import WorkbookContext
 
     plan, unit = assignment.plan, assignment.unit
+    form = all_forms().get(assignment.form_code or "")
     return WorkbookContext(
         plan_code=plan.code, plan_title=plan.title, issuer=plan.issuer, unit_code=unit.code, unit_name=unit.name,
         parent_name=unit.parent.name if unit.parent else "", deadline_wording=deadline_wording(plan.deadline),
         deadline_text=plan.deadline_text, periods=tuple((p["key"], p["label"]) for p in plan.periods),
         period_basis=plan.period_basis, department_email=plan.department_email, recipient=plan.issuer,
         issued_at_text=local(plan.created_at).strftime("%d/%m/%Y"),
-        plan_document=plan_document(plan.doc_number, plan.doc_date, plan.doc_date_text))
+        plan_document=plan_document(plan.doc_number, plan.doc_date, plan.doc_date_text),
+        text_years=years_after(form.periods, plan.periods) if form is not None else 0)
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,12 @@ The copy's deadline wording is ``wording.plan_phrase``.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .form_levels import rewrite_years
 from .timeutil import local
-
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -40,13 +38,6 @@ def shift_between(old_deadline: datetime, new_deadline: datetime) -> Shift:
     years = new.year - old.year
     same_wall_clock = (old.month, old.day, old.time()) == (new.month, new.day, new.time())
     return Shift(years if same_wall_clock else None, (new.date() - old.date()).days)
-
-
-def rewrite_years(text: str, delta: int) -> str:
-    """Return ``text`` with every year (19xx/20xx) written in it moved by ``delta`` years."""
-    if not delta:
-        return text
-    return _YEAR.sub(lambda m: str(int(m.group(1)) + delta), text)
 
 
 def shift_periods(periods: list[dict[str, Any]], shift: Shift) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from .catalog import (
     column_letter,
 )
 from .expressions import BinOp, Call, Cell, CellKey, Expr, Neg, Number, cell_keys
+from .form_levels import form_in_years
 from .identity import META_MAX_COL, META_MAX_ROW, META_SHEET_NAME, identity_values, write_identity_sheet
 from .workbook_base import (
     PROMPT_MAX, PROMPT_TITLE_MAX, Styles, WorkbookContext, auto_height, form_footer, merge, page_landscape,
@@ -370,6 +371,7 @@ def build_blank(form: Form, ctx: WorkbookContext, secret: str = "", sheet_passwo
     sheet (``tracker.identity``) whose checksum is keyed with ``secret``. Raises KeyError when the form's
     computed cells name a cell its sheets lack (a loaded form never does).
     """
+    form = form_in_years(form, ctx.text_years)  # next year's plan reads "năm 2024", not the form's "năm 2023"
     wb = Workbook()
     styles = register_styles(wb)
     period_labels = period_labels_for(form, ctx)

@@ -254,6 +254,8 @@ class WorkbookContext:
     issued_at_text: str
     issued_at: datetime | None = None
     plan_document: str = ""  # "Kế hoạch số …/KH-SLĐTBXH ngày …/4/2024" (wording.plan_document)
+    # Whole years the plan's periods lie after the form's (form_levels.years_after): the form's texts follow.
+    text_years: int = 0
 
 
 def period_labels_for(form: Form, ctx: WorkbookContext) -> dict[str, str]:
