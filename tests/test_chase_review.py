@@ -355,6 +355,31 @@ def _returns_of(app, unit: str) -> tuple[bytes, bytes]:
     return fill_workbook(blank, form, consistent_values(form), sample_texts(form)), fill_workbook(blank, form, {})
 
 
+def test_blank_workbook_result_page_groups_blank_cells_as_ranges(app, client, login_as):
+    """The unit's own blank form sent back empty: a few expandable ranges per sheet, not one row per cell."""
+    import io
+    import re
+
+    _, empty = _returns_of(app, "219")
+    login_as("unit", "219")
+    sent = client.post(f"/plans/{PLAN}/units/219/returns", data={"file": (io.BytesIO(empty), "trong.xlsx")},
+                       content_type="multipart/form-data")
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/versions/1")
+    with app.app_context():
+        version = db.session.scalar(select(ReturnVersion))
+        blank = [i for i in version.issues if "còn trống." in i.message]
+        others = len(version.issues) - len(blank)
+    assert len(blank) > 400  # one issue per cell is stored, and the API still lists each one
+    html = client.get(sent.headers["Location"]).get_data(as_text=True)
+    section = html[html.index('data-testid="blanks"'):html.index("</section>", html.index('data-testid="blanks"'))]
+    assert f"Ô bắt buộc còn trống: {len(blank)} ô" in section
+    summaries = re.findall(r"<summary><strong>(.+?)</strong>: (\d+) ô trống, (.+?)</summary>", section)
+    assert summaries and sum(int(n) for _, n, _ in summaries) == len(blank)
+    assert all(re.fullmatch(r"[A-Z]+\d+(:[A-Z]+\d+)?(, [A-Z]+\d+(:[A-Z]+\d+)?)*(, …)?", r) for _, _, r in summaries)
+    # The per-sheet issue tables keep only what is not a blank cell.
+    assert html.count('<tr class="issue-') == others and "còn trống. Nếu" not in html
+
+
 def test_almost_empty_upload_after_a_complete_one_asks_first_on_the_web_only(app, client, login_as, token_for):
     import io
 

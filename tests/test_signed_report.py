@@ -166,6 +166,23 @@ def test_a_closed_plan_takes_no_signed_report(app, client, token_for):
         assert db.session.scalar(select(func.count()).select_from(SignedReport)) == 0
 
 
+def test_every_file_input_of_the_unit_page_is_our_own_picker(client, login_as):
+    """Both uploads (the return and the signed PDF) sit in a Vietnamese drop zone with a visible label and
+    the chosen file's name, never the browser's own «Choose File / No file chosen» in its language."""
+    import re
+
+    login_as("unit", "219")
+    page = client.get(f"/plans/{PLAN}/units/219").get_data(as_text=True)
+    pickers = re.findall(r'<div class="dropzone file-picker"[^>]*>(.*?)</div>', page, re.S)
+    inputs = re.findall(r'<input [^>]*type="file"[^>]*>', page)
+    assert len(inputs) == 2 and len(pickers) == 2
+    for picker, name in zip(pickers, ("file", "signed-file")):
+        assert f'id="{name}"' in picker and f'aria-describedby="{name}-name"' in picker
+        assert f'<label for="{name}" class="pick-button">Kéo thả tệp vào đây hoặc chọn tệp' in picker
+        assert f'<span id="{name}-name" class="file-name">Chưa chọn tệp nào (' in picker
+    assert "tệp PDF đã ký" in pickers[1] and "tối đa 10 MB, 100 trang" in pickers[1]
+
+
 def test_staff_upload_on_the_unit_page(client, login_as):
     login_as("staff")
     page = client.get(f"/plans/{PLAN}/units/219").get_data(as_text=True)

@@ -54,7 +54,7 @@ def upload_return(page: Any, path: Path) -> None:
     held: list[Any] = []
     page.evaluate(_WATCH_PROGRESS)
     page.route("**/returns", lambda route: held.append(route))
-    page.get_by_label(re.compile("chọn tệp")).set_input_files(str(path))
+    page.get_by_label(re.compile("chọn tệp báo cáo")).set_input_files(str(path))
     page.get_by_role("button", name="Tải lên báo cáo").click()
     page.wait_for_function("document.getElementById('upload-status').textContent.startsWith('Đang tải lên')")
     assert page.locator("#upload-status").get_attribute("aria-live") == "polite"

@@ -160,3 +160,30 @@ def test_officer_can_log_in_and_reach_the_upload_with_the_keyboard(page: Any, li
     tab_to(page, "el.textContent.trim() === 'Tải biểu mẫu trống (Phụ lục 03)'")
     tab_to(page, "el.id === 'file'", limit=5)
     tab_to(page, "el.textContent.trim() === 'Tải lên báo cáo'", limit=5)
+
+
+def test_signed_report_goes_through_our_own_file_picker(page: Any, live_server: str, login: Any) -> None:
+    """The signed PDF is chosen in a Vietnamese drop zone like the return: the browser's own control (its
+    «Choose File / No file chosen» in the browser's language) is never what the officer sees."""
+    import pdf_fixtures
+
+    problems: list[str] = []
+    login(OFFICER)
+    page.goto(f"{live_server}{HOME}#signed-report")
+    native = page.locator("#signed-file")
+    box = native.bounding_box()
+    assert box is not None and box["width"] <= 1 and box["height"] <= 1
+    assert native.evaluate("el => getComputedStyle(el).opacity") == "0"
+    label = page.locator("#signed-dropzone .pick-button")
+    expect(label).to_be_visible()
+    expect(label).to_have_text("Kéo thả tệp vào đây hoặc chọn tệp PDF đã ký")
+    expect(page.locator("#signed-file-name")).to_contain_text("Chưa chọn tệp nào (.pdf;")
+    check_page(page, problems)
+    page.get_by_label("Kéo thả tệp vào đây hoặc chọn tệp PDF đã ký").set_input_files(
+        files=[{"name": "bao-cao-da-ky.pdf", "mimeType": "application/pdf", "buffer": pdf_fixtures.make_pdf(pages=2)}])
+    expect(page.locator("#signed-file-name")).to_have_text("Đã chọn: bao-cao-da-ky.pdf")
+    page.get_by_role("button", name="Gửi bản PDF đã ký").click()
+    expect(page.locator("main")).to_contain_text("Đã nhận báo cáo đã ký (lần 1, 2 trang)")
+    expect(page.locator("#signed-reports")).to_contain_text("bao-cao-da-ky.pdf")
+    check_page(page, problems)
+    assert not problems, "\n".join(problems)

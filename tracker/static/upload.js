@@ -1,23 +1,28 @@
-// Upload with a progress bar and drag and drop; without JavaScript the form posts normally.
+// Our own file pickers (.file-picker: the chosen file's name in Vietnamese, drag and drop), and the
+// return's upload with a progress bar; without JavaScript the forms post normally.
 (function () {
+  Array.prototype.forEach.call(document.querySelectorAll(".file-picker"), function (zone) {
+    var input = zone.querySelector("input[type=file]");
+    var chosen = zone.querySelector(".file-name");
+    if (!input) return;
+    function showName() { if (chosen && input.files.length) chosen.textContent = "Đã chọn: " + input.files[0].name; }
+    input.addEventListener("change", showName);
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.remove("over"); });
+    });
+    zone.addEventListener("drop", function (e) {
+      if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; showName(); }
+    });
+  });
+
   var form = document.getElementById("upload-form");
   if (!form || !window.XMLHttpRequest || !window.FormData) return;
   var input = document.getElementById("file");
-  var zone = document.getElementById("dropzone");
   var bar = document.getElementById("upload-progress");
   var status = document.getElementById("upload-status");
-  var chosen = document.getElementById("file-name");
-  function showName() { if (chosen && input.files.length) chosen.textContent = "Đã chọn: " + input.files[0].name; }
-  input.addEventListener("change", showName);
-  ["dragenter", "dragover"].forEach(function (name) {
-    zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("over"); });
-  });
-  ["dragleave", "drop"].forEach(function (name) {
-    zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.remove("over"); });
-  });
-  zone.addEventListener("drop", function (e) {
-    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; showName(); }
-  });
   form.addEventListener("submit", function (e) {
     if (!input.files.length) return;
     e.preventDefault();
