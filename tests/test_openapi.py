@@ -92,3 +92,20 @@ def test_the_fuzzing_catches_an_answer_that_does_not_match(app, role_headers, mo
     with pytest.raises(FailureGroup) as info:
         case.call_and_validate(headers=role_headers[0])
     assert any("violates schema" in str(failure) for failure in info.value.exceptions)
+
+
+def test_every_api_route_and_command_is_in_the_readme(app):
+    """The README's tables are where staff and integrators look first: every command the app registers and
+    every API route is named there (the document itself and the blank form's older name are named in prose)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert not [c for c in app.cli.commands if f"flask --app tracker {c}" not in readme]
+    api = readme.split("## API")[1].split("\n## ")[0]
+    named = {re.sub(r"<[^>]+>", "<>", m) for m in re.findall(r"`(?:GET|POST|PUT|PATCH|DELETE) ([^`\[ ?]+)", api)}
+    in_prose = {"/openapi.json", "/plans/<>/units/<>/template"}
+    missing = sorted({rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1")
+                      and re.sub(r"<[^>]+>", "<>", rule.rule[len("/api/v1"):]) not in named | in_prose})
+    assert not missing, f"name these routes in the README's API table: {missing}"
+    for field in ("valid_from", "valid_to", "merged_from", "units_as_of", "--units-as-of", "--keep-exemptions"):
+        assert field in readme, field

@@ -1,6 +1,7 @@
 """Issue 13: production settings: no start with a forgeable SECRET_KEY, headers of a real gunicorn."""
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import urllib.request
@@ -74,3 +75,34 @@ def test_a_served_worker_freezes_what_the_app_loaded():
         assert gc.get_freeze_count() > 50_000
     finally:
         gc.unfreeze()
+
+
+CRON_LINE = re.compile(r"[\d*/,-]+( +[\d*/,-]+){4} ")  # minute hour day month weekday, then the command
+
+
+def test_timer_examples_run_both_commands_with_the_production_paths_and_settings():
+    """The cron and systemd examples of ingest-mail and send-reminders run where production.md installs the
+    code and read its settings file: cron starts with an empty environment, so a line that does not read
+    /etc/tracker/env runs with the development key refused or on the wrong database."""
+    docs = {name: (ROOT / "docs" / name).read_text(encoding="utf-8")
+            for name in ("production.md", "reminders.md", "intake.md")}
+    for name, text in docs.items():
+        lines = text.splitlines()
+        for line in lines:
+            if line.startswith("WorkingDirectory="):
+                assert line == "WorkingDirectory=/srv/tracker", (name, line)
+            if line.startswith("EnvironmentFile="):
+                assert line == "EnvironmentFile=/etc/tracker/env", (name, line)
+            if line.startswith("ExecStart=") and "flask" in line:
+                assert line.startswith("ExecStart=/srv/tracker/.venv/bin/flask --app tracker "), (name, line)
+        cron = [line for line in lines if CRON_LINE.match(line) and "flask --app tracker" in line]
+        assert cron, name
+        for line in cron:
+            assert "cd /srv/tracker && set -a && . /etc/tracker/env && set +a && flock -n " in line, (name, line)
+    intake = docs["intake.md"]
+    for command in ("ingest-mail", "send-reminders"):
+        assert any(f"flask --app tracker {command}" in line and CRON_LINE.match(line)
+                   for line in intake.splitlines()), command
+    assert "ExecStart=/srv/tracker/.venv/bin/flask --app tracker ingest-mail" in intake
+    assert "ExecStart=/srv/tracker/.venv/bin/flask --app tracker send-reminders" in docs["reminders.md"]
+    assert "ingest-mail" in docs["production.md"] and "intake.md" in docs["production.md"]
