@@ -130,6 +130,7 @@ def test_an_unknown_sender_is_held_and_counts_only_after_staff_confirm(mail_app,
     login_as("staff")
     page = client.get("/intake").get_data(as_text=True)
     assert "Thư chờ xác nhận (1)" in page and STRANGER in page and "Huyện Lục Ngạn (mã 219)" in page
+    assert "(bacgiang-2024)</small>" in page  # the plan it claims: a unit may be in last year's plan too
     api = client.get("/api/v1/intake?state=held", headers={"Authorization": f"Bearer {token_for('staff')}"})
     (row,) = api.get_json()["records"]
     assert (row["state"], row["sender"], row["unit"], row["version"]) == ("held", STRANGER, "219", None)
