@@ -106,10 +106,10 @@ def test_dashboard_chase_list_reminds_one_and_all_selected(app, client, login_as
     assert "ldtbxh215@demo.bacgiang.vn" in html and "Chưa nhắc" in html
 
     one = client.post(f"/plans/{PLAN}/remind", data={"one": "215"}, follow_redirects=True)
-    assert "Đã gửi thư nhắc tới 1 đơn vị: Huyện Yên Thế" in one.get_data(as_text=True)
+    assert "Đã xếp thư nhắc vào hàng gửi cho 1 đơn vị: Huyện Yên Thế" in one.get_data(as_text=True)
     bulk = client.post(f"/plans/{PLAN}/remind", data={"unit": ["215", "217", "218"], "bulk": "1"},
                        follow_redirects=True).get_data(as_text=True)
-    assert "Đã gửi thư nhắc tới 2 đơn vị" in bulk and "đã được nhắc hôm nay lúc" in bulk
+    assert "Đã xếp thư nhắc vào hàng gửi cho 2 đơn vị" in bulk and "đã được nhắc hôm nay lúc" in bulk
     assert sorted(m.unit_key for m in manual_rows(app)) == ["215", "217", "218"]
     none = client.post(f"/plans/{PLAN}/remind", data={"bulk": "1"}, follow_redirects=True)
     assert "Chưa chọn đơn vị nào" in none.get_data(as_text=True)

@@ -33,7 +33,7 @@ def test_staff_chase_an_overdue_unit_once_a_day(page: Any, live_server: str, log
     assert "ldtbxh220@demo.bacgiang.vn" in row.inner_text()
     assert row.get_by_test_id("last-reminded").inner_text() == "Chưa nhắc"
     row.get_by_role("button", name="Gửi nhắc Huyện Sơn Động").click()
-    expect(page.locator(".flash-ok")).to_contain_text("Đã gửi thư nhắc tới 1 đơn vị: Huyện Sơn Động")
+    expect(page.locator(".flash-ok")).to_contain_text("Đã xếp thư nhắc vào hàng gửi cho 1 đơn vị: Huyện Sơn Động")
     last = page.locator("#chase-list tr[data-chase='220']").get_by_test_id("last-reminded").inner_text()
     assert re.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", last), last
 
@@ -53,7 +53,7 @@ def test_staff_chase_an_overdue_unit_once_a_day(page: Any, live_server: str, log
     page.get_by_label("Chọn Huyện Yên Dũng").check()
     page.get_by_label("Chọn Thị xã Việt Yên").check()
     page.get_by_role("button", name="Gửi nhắc các đơn vị đã chọn").click()
-    expect(page.locator(".flash-ok")).to_contain_text("Đã gửi thư nhắc tới 2 đơn vị")
+    expect(page.locator(".flash-ok")).to_contain_text("Đã xếp thư nhắc vào hàng gửi cho 2 đơn vị")
     expect(mail_rows(page, live_server, "manual_reminder")).to_have_count(3)
     assert not problems, "\n".join(problems)
 

@@ -47,7 +47,9 @@ def remind_units(plan_code: str) -> Any:
     db.session.commit()
     if done:
         outbox.send_after_request(limit=FLUSH_LIMIT)
-        flash(f"Đã gửi thư nhắc tới {len(done)} đơn vị: {', '.join(done)}.", "ok")
+        # Queued, not yet sent: the mail log says whether it went out or was written to the outbox folder.
+        flash(f"Đã xếp thư nhắc vào hàng gửi cho {len(done)} đơn vị: {', '.join(done)}. "
+              "Nhật ký thư cho biết thư đã gửi đi hay đã ghi vào hộp thư đi.", "ok")
     return redirect(back)
 
 
