@@ -41,6 +41,7 @@ e2e: install-test
 
 screenshots: install-test
 	TRACKER_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/e2e -k screenshots $(PYTEST_ARGS)
+	TRACKER_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/test_render.py $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m bench.run_all

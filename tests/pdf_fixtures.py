@@ -132,3 +132,19 @@ def sign_pdf(data: bytes, pki: Pki) -> bytes:
     meta = signers.PdfSignatureMetadata(field_name="ChuKy", subfilter=None)
     out = signers.sign_pdf(writer, meta, signer=signer)
     return out.getvalue()
+
+
+def rewrite_after_signing(signed: bytes, text: str = "Bao cao so 999/BC-UBND da sua") -> bytes:
+    """Return ``signed`` with an incremental update that replaces its first page's text: the signed bytes
+    stay as they were, what the page shows does not."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    page["/Contents"] = writer.add_object(generic.StreamObject(
+        stream_data=f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode()))
+    writer.update_container(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -328,6 +328,7 @@ def test_cli_export(app, runner, tmp_path, returns):
     result = runner.invoke(args=["export", PLAN, "--out", str(out), "--as-of", AS_OF])
     assert result.exit_code == 0, result.output
     assert "Đã ghi bảng tổng hợp" in result.output and "20/05/2024 00:00" in result.output
+    assert book(out.read_bytes()).sheetnames[-2:] == ["Lỗi và cảnh báo", "Số liệu bất thường"]  # as the web gives it
     line = biểu_values(book(out.read_bytes())["Biểu 01"])[("Năm 2023 - Tổng số", CHILDREN.label, 0)]
     assert line["Toàn tỉnh"] == pytest.approx(sum(returns[u][("B01", "children", "base", "total")]
                                                   for u in ("213", "219", "218")))

@@ -74,6 +74,22 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def page_text(pdf: Path, page: int) -> str:
+    return flat(subprocess.run(["pdftotext", "-raw", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                               capture_output=True, text=True, check=True).stdout)
+
+
+def publish_page(pdf: Path, page: int, name: str) -> None:
+    """With TRACKER_SCREENSHOTS_DIR set (``make screenshots``), write page ``page`` of ``pdf`` there as
+    ``name`` (PNG at 60 dpi, as the README shows the printed pages)."""
+    directory = os.environ.get("TRACKER_SCREENSHOTS_DIR")
+    if not directory:
+        return
+    target = Path(directory) / name
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile", str(pdf),
+                    str(target.with_suffix(""))], check=True, capture_output=True)
+
+
 def plan_export() -> bytes:
     """The 2024 plan's bảng tổng hợp with every required unit reporting, figures differing per unit."""
     forms = shipped_forms()
@@ -102,8 +118,11 @@ def plan_export() -> bytes:
 
 
 def test_the_bảng_tổng_hợp_prints_in_at_most_40_readable_pages(render):
-    pages, text, _ = render(plan_export(), "bang-tong-hop")
+    pages, text, pdf = render(plan_export(), "bang-tong-hop")
     assert 15 <= pages <= 40, pages
+    assert "BẢNG TỔNG HỢP SỐ LIỆU BÁO CÁO" in page_text(pdf, 1) and "Biểu 01." in page_text(pdf, 2)
+    publish_page(pdf, 1, "bang-tong-hop-thong-tin.png")
+    publish_page(pdf, 2, "bang-tong-hop-bieu-01.png")
     words = flat(text)
     assert f"Trang {pages}/{pages}" in words and "Trang 1/" in words
     assert "BẢNG TỔNG HỢP SỐ LIỆU BÁO CÁO" in words and "Toàn tỉnh" in words
@@ -148,6 +167,27 @@ def test_both_blank_forms_print_whole(render):
             if "NGƯỜI LẬP BIỂU" in page_text:
                 assert "STT" in page_text and "Chỉ tiêu" in page_text, (code, page)
         assert words.count("NGƯỜI LẬP BIỂU") == len(form.sheets)
+
+
+def test_a_filled_cover_prints_its_number_date_and_signer(render):
+    form = shipped_forms()["PL03"]
+    blank = build_blank(form, make_context(plan_document=PLAN_DOCUMENT))
+    wb = openpyxl.load_workbook(io.BytesIO(blank))
+    cover = {"report_number": "125/BC-UBND", "report_date": datetime(2024, 5, 8),
+             "signer_title": "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", "signer_name": "Nguyễn Văn An",
+             "preparer": "Trần Thị Bình", "preparer_contact": "0912 345 678 - ldtbxh@lucngan.bacgiang.gov.vn"}
+    for key, value in cover.items():
+        wb[COVER_SHEET_NAME][form.cover.field(key).cell] = value
+    out = io.BytesIO()
+    wb.save(out)
+    pages, text, pdf = render(out.getvalue(), "bia-da-dien")
+    first = page_text(pdf, 1)
+    for printed in ("Số: 125/BC-UBND", "Lục Ngạn, ngày 08/05/2024", "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", "Nguyễn Văn An",
+                    "Nơi nhận:", f"(Kèm theo {PLAN_DOCUMENT} của"):
+        assert printed in first, printed
+    # Every Biểu signs with the cover's signer (by formula): the title and name on each signature block.
+    assert flat(text).count("KT. CHỦ TỊCH") == len(form.sheets) + 1
+    publish_page(pdf, 1, "bia-bao-cao.png")
 
 
 def test_an_annotated_copy_prints_a_long_narrative_and_its_error_list_whole(render):

@@ -86,6 +86,15 @@ def test_a_byte_changed_after_signing_reads_as_altered(pki, signed):
     assert "bị sửa" in result.summary
 
 
+def test_a_page_replaced_in_an_update_after_signing_reads_as_altered(pki, signed):
+    rewritten = pdfs.rewrite_after_signing(signed)
+    assert rewritten.startswith(signed)  # the signed bytes themselves are untouched
+    inspect_pdf(rewritten, LIMITS)
+    result = check_signature(rewritten, load_trust_roots([str(pki.ca_pem)]))
+    assert result is not None and not result.intact and not result.valid and not result.trusted
+    assert "thay đổi sau khi ký" in result.summary
+
+
 def test_a_scan_has_no_signature():
     assert check_signature(pdfs.make_pdf(), []) is None
 

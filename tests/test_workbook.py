@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 import math
 import shutil
@@ -373,6 +374,21 @@ def test_guidance_sheet_lists_decree_09_elements_and_how_to_fill(forms: dict[str
     assert "tự tính" in joined and "Không đổi tên" in joined
     assert "hết ngày 09/05/2024 (hạn: trước ngày 10/5/2024)" in joined and "tuyetot_sldtbxh@bacgiang.gov.vn" in joined
     assert "hạn chót" not in joined and "09/5/2024" not in joined
+
+
+@pytest.mark.parametrize("code", ["PL02", "PL03"])
+def test_every_date_a_blank_form_prints_is_dd_mm_yyyy(forms: dict[str, Form], blanks: dict[str, bytes],
+                                                     code: str) -> None:
+    """Dates read 31/03/2024, never 31/3/2024 beside 01/01/2024; the one exception is the plan's own
+    phrase inside the deadline wording, "(hạn: trước ngày 10/5/2024)"."""
+    workbook = _open(blanks[code])
+    texts = [t for ws in workbook.worksheets if ws.sheet_state == "visible" for t in _texts(ws)]
+    texts += [getattr(forms[code].decree09, key) for key in ("deadline", "cutoff", "instructions", "content")]
+    short = [(m.group(0), text[:80]) for text in texts
+             for m in re.finditer(r"(?<![\d/])\d{1,2}/\d{1,2}/\d{4}\b", text)
+             if not re.fullmatch(r"\d{2}/\d{2}/\d{4}", m.group(0))
+             and not text[:m.start()].endswith("hạn: trước ngày ")]
+    assert short == []
 
 
 def test_narrative_sheet_has_one_answer_cell_per_section(forms: dict[str, Form], blanks: dict[str, bytes]) -> None:

@@ -47,8 +47,9 @@ class PdfFacts:
 
 @dataclass(frozen=True)
 class SignatureCheck:
-    """What the digital signature says: intact (the signed bytes unchanged), valid (intact and the
-    cryptography checks out), trusted (the signer's certificate chains to a configured root)."""
+    """What the digital signature says: intact (the signed bytes unchanged, nothing but signing, form filling
+    or validation data added after them), valid (intact and the cryptography checks out), trusted (the
+    signer's certificate chains to a configured root)."""
 
     intact: bool
     valid: bool
@@ -175,6 +176,9 @@ def load_trust_roots(pem_paths: Iterable[str]) -> list[Any]:
 def check_signature(data: bytes, trust_roots: list[Any]) -> SignatureCheck | None:
     """Return the check of the PDF's last digital signature, or None when it has none.
 
+    Altered (not intact) when the signed bytes changed, or when an update appended after signing does more
+    than pyHanko's modification policy allows (e.g. a page's text replaced in an incremental update).
+
     Offline: nothing is fetched; a certificate that chains to no configured root is "not trusted".
     A PDF that pyHanko cannot parse as signed reads as an invalid signature, never an exception.
     """
@@ -197,10 +201,17 @@ def check_signature(data: bytes, trust_roots: list[Any]) -> SignatureCheck | Non
     subject = cert.subject.native if cert is not None else {}
     signer = str(subject.get("common_name") or subject.get("organization_name") or "")
     signed_at = status.signer_reported_dt
-    intact = bool(status.intact)
-    valid = bool(status.intact and status.valid)
+    # The signed bytes unchanged is not enough: a later incremental update can replace a page's content
+    # without touching them. Only what pyHanko's difference analysis accepts (a further signature, form
+    # filling, long-term validation data) may follow the signature; anything else reads as altered.
+    later_update_ok = bool(status.docmdp_ok) or status.modification_level is None
+    intact = bool(status.intact) and later_update_ok
+    valid = bool(intact and status.valid)
     trusted = bool(valid and status.trusted)
-    if not intact:
+    if status.intact and not later_update_ok:
+        summary = ("Văn bản đã bị thay đổi sau khi ký (nội dung được thêm hoặc thay vào sau chữ ký): chữ ký số "
+                   "không còn giá trị cho văn bản này.")
+    elif not intact:
         summary = "Văn bản đã bị sửa sau khi ký: chữ ký số không còn giá trị."
     elif not valid:
         summary = "Chữ ký số không hợp lệ."
