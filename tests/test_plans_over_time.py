@@ -31,6 +31,7 @@ def copy_2025(runner, *extra: str, code: str = "bacgiang-2025", deadline: str = 
 def test_copied_2025_plan_moves_periods_visits_and_drops_the_exemption(app, runner):
     output = copy_2025(runner)
     assert "Năm 2024; Quý I/2025" in output
+    assert "hạn nộp: hết ngày 09/05/2025 (hạn: trước ngày 10/5/2025)" in output  # the one wording
     with app.app_context():
         copy, source = plan("bacgiang-2025"), plan(PLAN)
         assert [(p["label"], p["start"], p["end"]) for p in copy.periods] == [

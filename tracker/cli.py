@@ -12,7 +12,8 @@ from sqlalchemy import select
 from . import accounts, audit
 from .extensions import db
 from .models import Role, User
-from .timeutil import fmt_datetime, parse_instant
+from .timeutil import parse_instant
+from .wording import deadline_wording
 
 
 def init_app(app: Flask) -> None:
@@ -93,7 +94,7 @@ def plan_copy_command(source: str, new_code: str, deadline: str, title: str | No
     audit.record("plan_copied", target=new_code, actor="cli", source=source, units_as_of=units_as_of,
                  keep_exemptions=keep_exemptions)
     db.session.commit()
-    click.echo(f"Đã tạo kế hoạch {plan.code}, hạn nộp {fmt_datetime(plan.deadline)} (giờ Việt Nam); "
+    click.echo(f"Đã tạo kế hoạch {plan.code}, hạn nộp: {deadline_wording(plan.deadline)}; "
                f"kỳ số liệu: {'; '.join(p['label'] for p in plan.periods)}.")
     if on is not None:
         click.echo(f"Kế hoạch là bản nháp với {len(plan.assignments)} đơn vị trên bản đồ ngày {on:%d/%m/%Y}: "
