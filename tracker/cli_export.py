@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import audit
+from . import audit, review_tools
 from .export_writer import build_workbook
 from .extensions import db
 from .forms import all_forms
@@ -44,7 +44,9 @@ def export_command(plan_code: str, out: Path, as_of_text: str | None) -> None:
     if out.suffix.lower() != ".xlsx":
         raise click.ClickException("Tệp ra phải có đuôi .xlsx.")
     forms = all_forms()
-    workbook = build_workbook(collect_export_input(plan, as_of), forms)
+    # The same workbook as the dashboard's and the API's, «Số liệu bất thường» included.
+    workbook = build_workbook(collect_export_input(plan, as_of), forms,
+                              extra=review_tools.export_sheets(plan, as_of, forms))
     try:
         out.write_bytes(workbook.content)
     except OSError as exc:
