@@ -283,3 +283,20 @@ def test_a_returned_version_is_not_counted(app, client, token_for) -> None:
                               created_at=datetime(2024, 5, 9, tzinfo=UTC)))
         db.session.commit()
     assert outliers(client, token_for("staff")) == []
+
+
+def test_the_command_line_export_has_the_same_outlier_sheet(app, runner, tmp_path) -> None:
+    """`flask --app tracker export` writes the workbook the dashboard offers, «Số liệu bất thường» included."""
+    from tracker import cli_export
+
+    province_with_one_outlier(app)
+    if "export" not in app.cli.commands:
+        cli_export.init_app(app)
+    out = tmp_path / "tong-hop.xlsx"
+    result = runner.invoke(args=["export", PLAN, "--out", str(out), "--as-of", "2024-05-20T00:00:00+07:00"])
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(out, read_only=True)
+    rows = [row for row in book["Số liệu bất thường"].iter_rows(values_only=True) if any(row)]
+    book.close()
+    header = next(i for i, row in enumerate(rows) if row[:3] == ("STT", "Đơn vị", "Biểu mẫu"))
+    assert [(r[1], r[3], r[5]) for r in rows[header + 1:]] == [("Huyện Lục Ngạn", "Biểu 03", "Tổng số trẻ em bị xâm hại")]

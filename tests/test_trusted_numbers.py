@@ -92,6 +92,20 @@ def insert_column(wb: openpyxl.Workbook) -> None:
     wb["Biểu 02"].insert_cols(5)
 
 
+def swap_periods(wb: openpyxl.Workbook) -> None:
+    # The two period blocks of Biểu 01 swapped, headers and all (cut Quý I/2024, paste it before Năm 2023):
+    # every breakdown header still stands where the form puts one.
+    ws = wb["Biểu 01"]
+    base = [c.index for c in B01.columns if c.period == "base"]
+    current = [c.index for c in B01.columns if c.period == "current"]
+    for row in range(4, ws.max_row + 1):
+        for a, b in zip(base, current):
+            x, y = ws.cell(row, a), ws.cell(row, b)
+            if isinstance(x, openpyxl.cell.cell.MergedCell) or isinstance(y, openpyxl.cell.cell.MergedCell):
+                continue
+            x.value, y.value = y.value, x.value
+
+
 LAYOUT_EDITS = [
     pytest.param(insert_row, "Trang «Biểu 01», dòng 14: biểu mẫu ghi «5 Trẻ em là người dân tộc thiểu số», "
                  "tệp ghi «Trong đó: trẻ em khuyết tật». Vui lòng tải biểu mẫu mới và nhập lại.", id="row-inserted"),
@@ -101,6 +115,8 @@ LAYOUT_EDITS = [
                  "tệp ghi «Số trẻ em được đăng ký khai sinh»", id="label-changed"),
     pytest.param(rename_sheet, "Tệp không có trang «Biểu 03» của biểu mẫu", id="sheet-renamed"),
     pytest.param(insert_column, "Trang «Biểu 02», dòng 4, cột", id="column-inserted"),
+    pytest.param(swap_periods, "Trang «Biểu 01», dòng 4, cột D: biểu mẫu ghi «Năm 2023», tệp ghi «Quý I/2024»",
+                 id="period-columns-swapped"),
 ]
 
 

@@ -328,7 +328,7 @@ def _tidy_meta(form: Form) -> dict[CellKey, tuple[str, str, str, str]]:
 
 
 def parse_upload(catalog: CatalogRef | Catalog, data: bytes, form_code: str, secret: str = "",
-                 expected: Mapping[str, str] | None = None,
+                 expected: Mapping[str, Any] | None = None,
                  formulas: Iterable[tuple[str, str, bool]] = (), level: int | None = None) -> ParseResult:
     """Run ``parse_return`` with the form ``form_code`` of ``catalog``, as it applies at ``level``.
 
@@ -336,26 +336,30 @@ def parse_upload(catalog: CatalogRef | Catalog, data: bytes, form_code: str, sec
     process's catalog between uploads (``catalog_at``), so an upload sends only its bytes across the
     pipe, the rules' per-form lookups are built once, and the return is read at the very version its
     blank form was issued at. ``expected`` holds the assignment's ``plan_code``, ``unit_code`` and
-    ``unit_name``. Raises CatalogMismatch when the worker cannot have that version from disk.
+    ``unit_name``, and ``period_labels`` (the plan's, for the period headers). Raises CatalogMismatch
+    when the worker cannot have that version from disk.
     """
     from .form_levels import form_at_level
 
     forms = catalog_at(catalog)
     form = form_at_level(forms[form_code], level)
+    fields = dict(expected or {})
+    period_labels = fields.pop("period_labels", None)
     want = Expected(form.code, form.version, form.layout_fingerprint, form_names={c: f.name for c, f in forms.items()},
-                    **dict(expected or {}))
-    return parse_return(data, form, secret, want, formulas)
+                    **fields)
+    return parse_return(data, form, secret, want, formulas, period_labels)
 
 
 def parse_return(data: bytes, form: Form, secret: str = "", expected: Expected | None = None,
-                 formulas: Iterable[tuple[str, str, bool]] = ()) -> ParseResult:
+                 formulas: Iterable[tuple[str, str, bool]] = (),
+                 period_labels: Mapping[str, str] | None = None) -> ParseResult:
     """Return the identity, the tidy values and every issue of a return read against ``form``.
 
     Raises Refusal before any value is read when the file's identity is not ``expected`` (default:
     this form, its version and layout; see ``identity.check_identity``) or when a data sheet's layout
-    differs from the form's (``layout.check_layout``). ``formulas`` are the guard's (sheet, address,
-    has cached value) of formula cells: an input cell holding one is read from its cached value with
-    a warning, or is an error when it has none.
+    differs from the form's (``layout.check_layout``; with ``period_labels``, the plan's, its period
+    headers too). ``formulas`` are the guard's (sheet, address, has cached value) of formula cells: an
+    input cell holding one is read from its cached value with a warning, or is an error when it has none.
     """
     frames = read_sheets(data, (META_SHEET_NAME, COVER_SHEET_NAME, form.narrative.name,
                                 *(sheet.name for sheet in form.sheets)))
@@ -364,7 +368,7 @@ def parse_return(data: bytes, form: Form, secret: str = "", expected: Expected |
     refusal = check_identity(identity, expected or Expected(form.code, form.version, form.layout_fingerprint,
                                                             form_names={form.code: form.name}))
     if refusal is None:
-        refusal = check_layout(grids, form)
+        refusal = check_layout(grids, form, period_labels)
     if refusal is not None:
         raise refusal
     values, issues = read_values(form, frames)

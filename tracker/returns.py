@@ -94,10 +94,11 @@ def guard_limits(forms: Mapping[str, Form], max_bytes: int) -> Limits:
     return Limits(max_bytes=max_bytes, max_row=rows + 200, max_col=cols + 10)
 
 
-def _expected(assignment: Assignment) -> dict[str, str]:
-    """Return what the parse worker checks the file's identity against (plain values for the pipe)."""
+def _expected(assignment: Assignment) -> dict[str, Any]:
+    """Return what the parse worker checks the file's identity against (plain values for the pipe), and the
+    plan's period labels, which its blank forms print over the value columns (the layout check)."""
     return {"plan_code": assignment.plan.code, "unit_code": assignment.unit.code,
-            "unit_name": assignment.unit.name}
+            "unit_name": assignment.unit.name, "period_labels": assignment.plan.period_labels()}
 
 
 def upload_usage(assignment: Assignment, settings: UploadSettings, now: datetime) -> upload_limits.Usage:
@@ -192,7 +193,7 @@ def _record_refusal(refusal: Refusal, target: str, uploader: User | None, sha256
     db.session.commit()
 
 
-def _parse(data: bytes, forms: Catalog, form: Form, settings: UploadSettings, expected: dict[str, str],
+def _parse(data: bytes, forms: Catalog, form: Form, settings: UploadSettings, expected: dict[str, Any],
            formulas: tuple[tuple[str, str, bool], ...]) -> ParseResult:
     from . import isolation
 
