@@ -47,9 +47,15 @@ _PLAN_CODE = {"name": "plan_code", "in": "path", "required": True, "description"
               "example": "bacgiang-2024", "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
 _UNIT_CODE = {"name": "unit_code", "in": "path", "required": True, "description": "Unit code",
               "example": "219", "schema": {"type": "string", "minLength": 1, "maxLength": 16}}
+# The instants the app computes with (timeutil.as_utc: years 1900-2200 in UTC), in the RFC 3339 shape
+# it reads: upper-case T and Z, seconds 00-59. The years stop one short at each end, so that no offset
+# can move an instant the document accepts out of the app's range.
+AS_OF_PATTERN = (r"^(190[1-9]|19[1-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9]"
+                 r"(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$")
 _AS_OF = {"name": "as_of", "in": "query", "required": False,
-          "description": "The instant to evaluate at, ISO 8601 with an offset (default: now)",
-          "example": "2024-05-12T00:00:00+07:00", "schema": {"type": "string", "format": "date-time"}}
+          "description": "The instant to evaluate at, ISO 8601 with an offset, years 1901-2199 (default: now)",
+          "example": "2024-05-12T00:00:00+07:00",
+          "schema": {"type": "string", "format": "date-time", "pattern": AS_OF_PATTERN}}
 _INSTANT = {"type": ["string", "null"], "format": "date-time"}
 
 SCHEMAS: dict[str, Any] = {
