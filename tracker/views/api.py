@@ -116,7 +116,7 @@ def status(plan_code: str) -> Any:
     if kind == "json":
         if paging is not None:
             head.update(page=paging.page, per_page=paging.per_page, total=total, pages=-(-total // paging.per_page))
-        return jsonify({**head, "units": list(records)})
+        return Response(status_feed.json_document(head, records), mimetype=status_feed.FORMATS["json"])
     # Streamed after the transaction ends: a slow client must not hold the database.
     records = iter(list(records))
     db.session.commit()
