@@ -119,7 +119,7 @@ def counted_values(plan_id: int, as_of: datetime, forms: Mapping[str, Form]) -> 
     packed = db.session.execute(
         select(counted.c.assignment_id, counted.c.version_id, ValuePack.layout_id, ValuePack.data)
         .outerjoin(ValuePack, ValuePack.version_id == counted.c.version_id)).all()
-    layout_ids = {row.layout_id for row in packed if row.layout_id is not None}
+    layout_ids = {layout_id for _, _, layout_id, _ in packed if layout_id is not None}
     layouts: dict[int, tuple[str, ...]] = {}
     if layout_ids:
         layouts = {lid: tuple(keys) for lid, keys in db.session.execute(
@@ -127,13 +127,13 @@ def counted_values(plan_id: int, as_of: datetime, forms: Mapping[str, Form]) -> 
     # (assignment id, layout keys, float64 bytes) per counted version; older versions are packed here.
     entries: list[tuple[int, tuple[str, ...], bytes]] = []
     missing: dict[int, int] = {}
-    for row in packed:
-        if row.assignment_id not in who:
+    for assignment_id, version_id, layout_id, data in packed:  # by position: 10,595 rows a plan
+        if assignment_id not in who:
             continue
-        if row.layout_id is None:
-            missing[row.version_id] = row.assignment_id
+        if layout_id is None:
+            missing[version_id] = assignment_id
         else:
-            entries.append((row.assignment_id, layouts[row.layout_id], row.data))
+            entries.append((assignment_id, layouts[layout_id], data))
     if missing:
         rows: dict[int, list[tuple[str, str, str, float | None]]] = defaultdict(list)
         ids = sorted(missing)
@@ -155,14 +155,19 @@ def counted_values(plan_id: int, as_of: datetime, forms: Mapping[str, Form]) -> 
     for form_code, items in by_form.items():
         items.sort(key=lambda item: item[0])
         order = _form_order(forms.get(form_code))
-        all_keys = {k for _, keys, _ in items for k in keys}
+        # Grouped by the layout tuple's identity: the packs of one layout share one tuple, and hashing or
+        # walking its ~500 keys once per unit was a fifth of a national plan's time.
+        layout_of: dict[int, tuple[str, ...]] = {}
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, (_, layout, _) in enumerate(items):
+            layout_of[id(layout)] = layout
+            groups[id(layout)].append(i)
+        all_keys = set().union(*layout_of.values())
         keys = tuple(sorted(all_keys, key=lambda k: (order.get(k, len(order)), k)))
         col_of = {k: j for j, k in enumerate(keys)}
         matrix = np.full((len(items), len(keys)), np.nan)
-        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for i, (_, layout, _) in enumerate(items):
-            groups[layout].append(i)
-        for layout, rows_of in groups.items():
+        for layout_id, rows_of in groups.items():
+            layout = layout_of[layout_id]
             if not layout:
                 continue
             block = unpack(b"".join(items[i][2] for i in rows_of)).reshape(len(rows_of), len(layout))
