@@ -183,9 +183,10 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
                                  "json.dumps)",
                                  f"{to_json:.2f}× ({_ms(web['status_cold'])} vs {_ms(web['bare_json'])})",
                                  to_json <= STATUS_RATIO, "" if to_json <= STATUS_RATIO else
-                                 "the cold request runs the standings statement with the documents join, then one "
-                                 "dict per unit with local-time ISO strings and Flask's sorted-key JSON; its samples "
-                                 "spread widely (see the range), the warm request is below the bare query"))
+                                 "profiled: the cold request is the standings statement (as the bare query), its "
+                                 "rows typed by SQLAlchemy (the four instants made aware), one dict per unit with "
+                                 "local-time ISO strings, and the JSON; a full garbage collection inside it, when "
+                                 "the heap was not frozen as a served worker's is, added 0.2-0.3 s"))
     # The pages as served, the cache warm (their cold figures above are context: the first view after an event).
     for name in ("dash_top", "dash_province", "dash_district", "dash_search", "dash_overdue", "dash_now",
                  "dash_now_province"):
