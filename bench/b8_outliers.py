@@ -5,7 +5,9 @@ numbers of every complete version as a value pack (about 500 numbers each, sizes
 few figures planted fifty times too high), and a source plan "national-2023" it was copied from, with
 one counted version per commune, so the year-over-year check runs too. Then, on SQLite and PostgreSQL:
 ``review_tools.plan_flags`` (the counted values in one query, scored with numpy) and
-``GET /api/v1/plans/<plan>/outliers`` (the same, plus the JSON), each a median of several runs.
+``GET /api/v1/plans/<plan>/outliers`` (the same, plus the JSON), each a median of several runs, cold (the
+per-plan cache forgotten first: the first view after an upload, a review, a bound or a verification) and
+warm (asked again with nothing changed: every further page of the list, every unit page a reviewer opens).
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ LIMIT_MS = 1000.0
 MISS_WHY = ("profiled: two counted-value reads (this plan's and the copied-from plan's, about 42 MB of float64 packs "
             "each; the statement and its transfer are most of PostgreSQL's extra time), the median and MAD steps, "
             "and one object per flag (18,862 on this synthetic draw, mostly raw counts of indicators without a "
-            "population); the API adds the JSON of every flag. Next: cache the flags per plan on the change "
-            "counters of both plans and of bounds and verifications, and build objects only for the rows shown")
+            "population); the API adds the JSON of every flag. The flags are kept per plan, so this is the first "
+            "view after a change only (see the warm line). Next: keep the counted values as arrays per plan, "
+            "build objects only for the rows shown")
 AS_OF = datetime(2024, 6, 20, 3, 0, tzinfo=timezone.utc)
 PLANTED = 40
 
@@ -108,7 +111,7 @@ def _populate() -> tuple[Any, int, int, tuple[str, str]]:
 
 
 def _one_database(result: BenchResult, kind: str, runs: int) -> None:
-    from tracker import review_tools
+    from tracker import review_tools, standing_cache
     from tracker.extensions import db
     from tracker.forms import all_forms
     from tracker.models import Plan
@@ -122,15 +125,20 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
                                 f"value packs inserted in {setup:.1f} s (not part of the figures).")
             forms = all_forms()
             samples: list[float] = []
+            warm: list[float] = []
             cpu: list[float] = []
             for _ in range(runs):
                 db.session.expire_all()
+                standing_cache.clear()  # cold: the first view after a change
                 plan = db.session.get(Plan, plan_id)
                 began = time.process_time()
                 with QueryCounter(db.engine) as counter:
                     seconds, flags = timed(lambda: review_tools.plan_flags(plan, AS_OF, forms))
                 cpu.append(time.process_time() - began)
                 samples.append(seconds)
+                db.session.expire_all()
+                plan = db.session.get(Plan, plan_id)
+                warm.append(timed(lambda: review_tools.plan_flags(plan, AS_OF, forms))[0])
             statements = counter.count
             reasons = {}
             for item in flags:
@@ -141,12 +149,16 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
         client = app.test_client()
         login_session(client, session_key)
         api_samples: list[float] = []
+        api_warm: list[float] = []
         for _ in range(runs):
-            seconds, response = timed(lambda: client.get("/api/v1/plans/national-2024/outliers",
-                                                         headers={"Authorization": f"Bearer {token}"}))
-            if response.status_code != 200:
-                raise RuntimeError(f"outliers API answered {response.status_code}")
-            api_samples.append(seconds)
+            for cold, into in ((True, api_samples), (False, api_warm)):
+                if cold:
+                    standing_cache.clear()
+                seconds, response = timed(lambda: client.get("/api/v1/plans/national-2024/outliers",
+                                                             headers={"Authorization": f"Bearer {token}"}))
+                if response.status_code != 200:
+                    raise RuntimeError(f"outliers API answered {response.status_code}")
+                into.append(seconds)
         items = len(response.get_json()["items"])
         with app.app_context():
             db.session.remove()
@@ -155,14 +167,18 @@ def _one_database(result: BenchResult, kind: str, runs: int) -> None:
     result.notes.append(f"{kind}: {len(flags):,} flags ({', '.join(f'{k} {v:,}' for k, v in sorted(reasons.items()))}); "
                         f"{planted} robust_z flags on the cell where {PLANTED} figures were planted fifty times too "
                         f"high in complete versions (not all of them counted; the rest is the draw's own tail).")
-    result.figures.append(figure(f"{label}: plan_flags, national plan (10,595 units)", samples,
+    result.figures.append(figure(f"{label}: plan_flags, national plan (10,595 units), cold cache", samples,
                                  note=f"{statements} SQL statements per call, {len(flags):,} flags"))
+    result.figures.append(figure(f"{label}: plan_flags, warm cache (asked again, nothing changed)", warm))
     result.figures.append(figure(f"{label}: plan_flags, CPU time of this process", cpu,
                                  note="on a shared machine the wall time above includes waiting for a core; "
                                       "the database server's own time is not in this figure"))
-    result.figures.append(figure(f"{label}: GET /outliers API, whole request", api_samples,
+    result.figures.append(figure(f"{label}: GET /outliers API, whole request, cold cache", api_samples,
                                  note=f"{items:,} items"))
-    for name, figure_samples in (("outlier list (plan_flags)", samples), ("/outliers API", api_samples)):
+    result.figures.append(figure(f"{label}: GET /outliers API, whole request, warm cache", api_warm))
+    for name, figure_samples in (("outlier list (plan_flags), cold cache", samples),
+                                 ("outlier list (plan_flags), warm cache", warm),
+                                 ("/outliers API, cold cache", api_samples), ("/outliers API, warm cache", api_warm)):
         median_ms = statistics.median(figure_samples) * 1000
         result.targets.append(Target(f"{label}: {name} of 10,595 units < {LIMIT_MS:.0f} ms", f"{median_ms:.0f} ms",
                                      median_ms < LIMIT_MS, "" if median_ms < LIMIT_MS else MISS_WHY))

@@ -300,3 +300,68 @@ def test_the_command_line_export_has_the_same_outlier_sheet(app, runner, tmp_pat
     book.close()
     header = next(i for i, row in enumerate(rows) if row[:3] == ("STT", "Đơn vị", "Biểu mẫu"))
     assert [(r[1], r[3], r[5]) for r in rows[header + 1:]] == [("Huyện Lục Ngạn", "Biểu 03", "Tổng số trẻ em bị xâm hại")]
+
+
+def test_the_flags_kept_per_plan_follow_every_write_they_read(app, client, token_for) -> None:
+    """The flags are kept per plan (a national plan's take most of a second): a bound, a verification, a
+    review in this plan and a new version in the plan it was copied from each give the flags anew."""
+    from tracker import standing_cache
+
+    province_with_one_outlier(app)
+    staff = token_for("staff")
+
+    def seen() -> list[tuple[str, str, str, bool]]:
+        return sorted((i["unit"], i["indicator"], i["reason"], i["verified"]) for i in outliers(client, staff))
+
+    first = seen()
+    assert first == [("219", "B03.victims", "robust_z", False)]
+    hits = standing_cache.stats["hits"]
+    assert seen() == first and standing_cache.stats["hits"] > hits  # served from the entry
+    with app.app_context():
+        db.session.add(OutlierBound(form_code="PL03", indicator="B01.villages", max_value=300.0))
+        db.session.commit()
+    bounded = seen()
+    assert {u for u, ind, reason, _ in bounded if reason == "bounds"} == {
+        code for index, code in enumerate(PL03_UNITS) if 200 * (1 + index * 0.25) > 300}
+    value = next(i["value"] for i in outliers(client, staff) if i["unit"] == "219" and i["reason"] == "robust_z")
+    with app.app_context():
+        plan_id, unit_id = db.session.execute(select(Plan.id, Assignment.unit_id).join(Assignment).join(Unit).where(
+            Plan.code == PLAN, Unit.code == "219")).one()
+        db.session.add(OutlierVerification(plan_id=plan_id, unit_id=unit_id, indicator="B03.victims", period="base",
+                                           breakdown="total", reason="robust_z", value=value, note="Đã xác minh"))
+        db.session.commit()
+    assert ("219", "B03.victims", "robust_z", True) in seen()
+    with app.app_context():
+        version_id = db.session.scalar(select(ReturnVersion.id).join(Assignment).join(Unit).where(Unit.code == "219"))
+        db.session.add(Review(version_id=version_id, state="returned", reason="Sai số liệu Biểu 03",
+                              created_at=datetime(2024, 5, 9, tzinfo=UTC)))
+        db.session.commit()
+    assert not [f for f in seen() if f[0] == "219"]
+    standing_cache.enabled = False
+    try:
+        assert seen() == sorted((i["unit"], i["indicator"], i["reason"], i["verified"]) for i in outliers(client, staff))
+    finally:
+        standing_cache.enabled = True
+
+
+def test_the_flags_follow_a_new_version_in_the_plan_copied_from(app, client, token_for, login_as) -> None:
+    form = _pl03(app)
+    for index, code in enumerate(PL03_UNITS):
+        store(app, code, 1, full_values(form, 1.0 + index * 0.25))
+    login_as("admin")
+    client.post("/admin/plans/copy", data={"source": PLAN, "code": "bacgiang-2025", "deadline": "2025-05-10T00:00",
+                                           "title": "Kế hoạch 2025"})
+    for index, code in enumerate(PL03_UNITS):
+        store(app, code, 1, full_values(form, 1.0 + index * 0.25), plan="bacgiang-2025")
+    headers = {"Authorization": f"Bearer {token_for('staff')}"}
+
+    def year_over_year() -> list[str]:
+        items = client.get("/api/v1/plans/bacgiang-2025/outliers", headers=headers).get_json()["items"]
+        return sorted({i["unit"] for i in items if i["reason"] == "year_over_year"})
+
+    assert year_over_year() == []
+    # Last year's return of 216 is corrected to twice this year's births: this year's now reads as a halving.
+    values = full_values(form, 1.5)
+    values[cell_key("B01.births", "base", "total")] *= 2
+    store(app, "216", 2, values)
+    assert year_over_year() == ["216"]

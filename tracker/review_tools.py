@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from . import audit
+from . import audit, plan_changes
 from .catalog import Form
 from .changes import VersionChanges, compare
 from .export import ExtraSheet
@@ -28,6 +28,7 @@ from .extensions import db
 from .models import (Assignment, OutlierBound, OutlierVerification, Plan, ReturnIssue, ReturnValue, ReturnVersion,
                      Unit, User, ValueLayout, ValuePack)
 from .outliers import Flag, FormValues, cell_key, find_flags, fmt_number
+from .standing_cache import cached, plan_events
 from .standings import counted_versions
 from .value_packs import pack, unpack
 
@@ -228,8 +229,6 @@ def plan_flags(plan: Plan, as_of: datetime, forms: Mapping[str, Form],
 
     The cross-unit score needs every unit of the form, so the whole plan is always computed.
     """
-    current = counted_values(plan.id, as_of, forms)
-    previous = counted_values(plan.copied_from_id, as_of, forms) if plan.copied_from_id else {}
     verifications: dict[tuple[Any, ...], OutlierVerification] = {}
     for verification in db.session.scalars(
             select(OutlierVerification).where(OutlierVerification.plan_id == plan.id).order_by(OutlierVerification.id)):
@@ -239,8 +238,8 @@ def plan_flags(plan: Plan, as_of: datetime, forms: Mapping[str, Form],
         select(Unit.id, Unit.code, Unit.name).join(Assignment, Assignment.unit_id == Unit.id)
         .where(Assignment.plan_id == plan.id))}
     code_of = {uid: code for code, (uid, _) in units.items()}
-    verified = {(code_of[key[0]], *key[1:]) for key in verifications if key[0] in code_of}
-    flags = find_flags(forms, list(current.values()), previous, bounds_of(sorted(current)), verified)
+    verified = frozenset((code_of[key[0]], *key[1:]) for key in verifications if key[0] in code_of)
+    flags = _flags(plan, as_of, forms, verified)
     result = []
     labels: dict[tuple[str, str, str, str], tuple[str, str, str, str, str]] = {}
     for flag in flags:
@@ -253,6 +252,28 @@ def plan_flags(plan: Plan, as_of: datetime, forms: Mapping[str, Form],
         verification = verifications.get((uid, *flag.key[1:])) if flag.verified else None
         result.append(ReviewedFlag(flag, name, *labels[where], verification))
     return result
+
+
+def _flags(plan: Plan, as_of: datetime, forms: Mapping[str, Form], verified: frozenset[Any]) -> list[Flag]:
+    """Return ``find_flags`` over the plan's counted values, kept per plan while nothing it reads changed.
+
+    Reading the counted values of a national plan and of the plan it was copied from is most of a second,
+    and every staff view of a unit page asks for the plan's flags. Besides the plan's own counter and
+    events (standing_cache), the entry holds while the source plan's counter, staff's bounds and the
+    verified flags are unchanged, and no event of the source plan lies between the two instants.
+    """
+    source = plan.copied_from_id
+    bounds = tuple(db.session.execute(select(func.count(OutlierBound.id), func.max(OutlierBound.id),
+                                             func.max(OutlierBound.updated_at))).one())
+    stamp = (plan_changes.current(db.session, source) if source else None, bounds, verified)
+
+    def compute() -> list[Flag]:
+        current = counted_values(plan.id, as_of, forms)
+        previous = counted_values(source, as_of, forms) if source else {}
+        return find_flags(forms, list(current.values()), previous, bounds_of(sorted(current)), verified)
+
+    return cached(plan, as_of, ("outlier_flags",), compute, stamp=stamp,
+                  more_events=plan_events(source) if source else None, by_constants=False)
 
 
 def flag_json(item: ReviewedFlag) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A plan's standings, roll-ups and counts kept in this process while nothing they come from has changed.
+"""A plan's standings, roll-ups, counts and outlier flags kept in this process while nothing they come from
+has changed.
 
 The value is always computed by the same code as without the cache (``standings.plan_standings``,
 ``rollup.rollup``, ``rollup.count_filtered``); the cache only decides when a value computed at one
@@ -174,11 +175,21 @@ def _events_around(plan_id: int, as_of: datetime, unit_ids: Sequence[int] | None
     Events: each version's receipt and withdrawal, each review, each signed report's receipt: every
     instant compliance.py compares with ``as_of``.
     """
+    parts = _event_selects(plan_id, unit_ids)
+    times = union_all(*parts, *([more] if more is not None else [])).subquery("events")
+    at = times.c.at
+    last, following = db.session.execute(select(
+        type_coerce(func.max(case((at <= type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()),
+        type_coerce(func.min(case((at > type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()))).one()
+    return last, following
+
+
+def _event_selects(plan_id: int, unit_ids: Sequence[int] | None = None) -> list[Any]:
     scope = [Assignment.plan_id == plan_id]
     if unit_ids is not None:
         scope.append(Assignment.unit_id.in_(list(unit_ids)))
     versions = ReturnVersion.assignment_id == Assignment.id
-    parts = [
+    return [
         select(ReturnVersion.received_at.label("at")).join(Assignment, versions).where(*scope),
         select(ReturnVersion.withdrawn_at).join(Assignment, versions)
         .where(*scope, ReturnVersion.withdrawn_at.is_not(None)),
@@ -186,12 +197,13 @@ def _events_around(plan_id: int, as_of: datetime, unit_ids: Sequence[int] | None
         .join(Assignment, versions).where(*scope),
         select(SignedReport.received_at).join(Assignment, Assignment.id == SignedReport.assignment_id).where(*scope),
     ]
-    times = union_all(*parts, *([more] if more is not None else [])).subquery("events")
-    at = times.c.at
-    last, following = db.session.execute(select(
-        type_coerce(func.max(case((at <= type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()),
-        type_coerce(func.min(case((at > type_coerce(as_of, UTCDateTime()), at))), UTCDateTime()))).one()
-    return last, following
+
+
+def plan_events(plan_id: int) -> Any:
+    """Return a select of every event instant of another plan (labelled ``at``), for a value that also reads
+    that plan (``more_events``): the outlier flags read the plan a plan was copied from."""
+    events = union_all(*_event_selects(plan_id)).subquery("other_events")
+    return select(events.c.at)
 
 
 def scope_key(scope: Any) -> tuple[Any, ...]:
