@@ -52,6 +52,29 @@ def test_subject_round_trips_with_every_space_and_short_lines(app: Any, subject:
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))
 
 
+def test_the_wire_form_keeps_every_header_short_and_every_value_whole(app: Any) -> None:
+    # Written with compat32 and CRLF (the modern generator refolded every header: half a national reminder run).
+    recipients = [f"Nguyễn Văn Ánh {i} <donvi{i}@demo.bacgiang.vn>" for i in range(40)]
+    with app.app_context():
+        message = build_message(SUBJECT, recipients, "Kính gửi\nnội dung", "<p>Kính gửi</p>",
+                                cc=["Phòng Trẻ em và Bình đẳng giới <treem@demo.bacgiang.vn>"],
+                                reply_to="Sở LĐTBXH Bắc Giang <so@demo.bacgiang.vn>",
+                                headers={"X-Tracker-Key": "bacgiang-2024/219/deadline_approaching/d3"})
+        message.msgId = "<reminder.d3.219@tracker.example.vn>"  # as the outbox sets it
+        raw = message.as_bytes()
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only, as SMTP wants
+    head = raw.split(b"\r\n\r\n")[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == SUBJECT and parsed["Message-ID"] == "<reminder.d3.219@tracker.example.vn>"
+    assert parsed["X-Tracker-Key"] == "bacgiang-2024/219/deadline_approaching/d3"
+    assert sorted((a.display_name, a.addr_spec) for a in parsed["To"].addresses) == sorted(
+        (f"Nguyễn Văn Ánh {i}", f"donvi{i}@demo.bacgiang.vn") for i in range(40))
+    assert parsed["Cc"].addresses[0].display_name == "Phòng Trẻ em và Bình đẳng giới"
+    assert parsed["Reply-To"].addresses[0].display_name == "Sở LĐTBXH Bắc Giang"
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == "Kính gửi\nnội dung"
+
+
 def test_encoded_words_never_split_a_character() -> None:
     encoded = encode_subject("Đ" * 100)
     assert encoded.count("=?utf-8?b?") > 1

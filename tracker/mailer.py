@@ -62,6 +62,9 @@ def encode_subject(subject: str) -> str:
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
 
 
+_WIRE = policy.compat32.clone(linesep="\r\n")
+
+
 class TrackerMessage(Message):
     """A Flask-Mail Message whose Subject keeps its spaces and whose body lines stay short."""
 
@@ -71,6 +74,12 @@ class TrackerMessage(Message):
         utf8 = email_charset.Charset("utf-8")
         utf8.body_encoding = email_charset.QP
         return MIMEText(text or "", _subtype=subtype, _charset=utf8)  # type: ignore[arg-type]
+
+    def as_bytes(self) -> bytes:
+        # Written with compat32 and CRLF: every header here is already encoded and folded (Flask-Mail's
+        # Header values, our Subject), and the modern policy's generator re-parsed and refolded each one,
+        # 2.6 ms a message, half of a national reminder run.
+        return self._message().as_bytes(policy=_WIRE)
 
     def _message(self) -> MIMEBase:
         msg = super()._message()
