@@ -8,11 +8,9 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from . import audit, review_tools
-from .export_writer import build_workbook
 from .extensions import db
 from .forms import all_forms
 from .models import plan_by_code
-from .export_query import collect_export_input
 from .timeutil import fmt_datetime, parse_instant, utc_now
 
 
@@ -43,10 +41,7 @@ def export_command(plan_code: str, out: Path, as_of_text: str | None) -> None:
         as_of = utc_now()
     if out.suffix.lower() != ".xlsx":
         raise click.ClickException("Tệp ra phải có đuôi .xlsx.")
-    forms = all_forms()
-    # The same workbook as the web page and the API give, «Số liệu bất thường» included.
-    workbook = build_workbook(collect_export_input(plan, as_of), forms,
-                              extra=review_tools.export_sheets(plan, as_of, forms))
+    workbook = review_tools.consolidated_workbook(plan, as_of, all_forms())
     try:
         out.write_bytes(workbook.content)
     except OSError as exc:

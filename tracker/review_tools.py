@@ -24,6 +24,8 @@ from . import audit, plan_changes
 from .catalog import Form
 from .changes import VersionChanges, compare
 from .export import ExtraSheet
+from .export_query import collect_export_input
+from .export_writer import ConsolidatedWorkbook, build_workbook
 from .extensions import db
 from .models import (Assignment, OutlierBound, OutlierVerification, Plan, ReturnIssue, ReturnValue, ReturnVersion,
                      Unit, User, ValueLayout, ValuePack)
@@ -310,6 +312,12 @@ def outlier_sheet(items: list[ReviewedFlag], forms: Mapping[str, Form]) -> Extra
 def export_sheets(plan: Plan, as_of: datetime, forms: Mapping[str, Form]) -> tuple[ExtraSheet, ...]:
     """Return the consolidated export's extra sheets: «Số liệu bất thường», the plan's flags at ``as_of``."""
     return (outlier_sheet(plan_flags(plan, as_of, forms), forms),)
+
+
+def consolidated_workbook(plan: Plan, as_of: datetime, forms: Mapping[str, Form]) -> ConsolidatedWorkbook:
+    """Return the bảng tổng hợp of ``plan`` at ``as_of`` with the reviewer's sheets after the Biểu: the one
+    workbook that the dashboard, the API and the ``export`` command all give."""
+    return build_workbook(collect_export_input(plan, as_of), forms, extra=export_sheets(plan, as_of, forms))
 
 
 def verify_flag(plan: Plan, unit: Unit, fields: Mapping[str, str], user: User, as_of: datetime,

@@ -12,13 +12,11 @@ from werkzeug.routing import IntegerConverter
 
 from .. import audit, audit_words, forms, returns, review_tools
 from ..compliance import ReviewState, Status
-from ..export_writer import build_workbook
 from ..extensions import db
 from ..guard import Refusal
 from ..messages import MessageKind, MessageStatus
 from ..models import Plan, PlanState, Role
 from ..plan_access import reachable_plans
-from ..export_query import collect_export_input
 from ..timeutil import fmt_date, fmt_datetime, utc_now
 from ..wording import deadline_wording, format_number
 
@@ -36,8 +34,7 @@ def download(data: bytes, ascii_name: str, utf8_name: str, mimetype: str) -> Any
 
 def export_response(plan: Plan, as_of: datetime, via: str) -> Any:
     """Build the consolidated workbook of ``plan`` at ``as_of``, record the export and return it as a download."""
-    workbook = build_workbook(collect_export_input(plan, as_of), forms.all_forms(),
-                              extra=review_tools.export_sheets(plan, as_of, forms.all_forms()))
+    workbook = review_tools.consolidated_workbook(plan, as_of, forms.all_forms())
     audit.record("export", target=plan.code, plan=plan.code, as_of=as_of.isoformat(), via=via,
                  filename=workbook.filename)
     db.session.commit()
